@@ -1,0 +1,189 @@
+"""Profiles, notebook parameters, seeding, device choice and the environment report.
+
+Every notebook's ``parameters`` cell holds plain values (``PROFILE``, ``DATA_ROOT``, ``DEVICE``, ...); its next
+cell calls :func:`setup`, which turns them into a :class:`Config`, seeds python / numpy / torch, picks the device
+and prints versions and hardware.
+
+Profiles (see ../shared/DESIGN.md):
+
+- ``ci``: the smallest run that still exercises every code path (nbval in CI, a few minutes for the suite).
+- ``default``: the embedded benchmark at a size that gives meaningful numbers on a 2-core CPU.
+- ``full``: the papers' settings (ActX supplement, 001 section 2): 256x352 frames, 128-frame I3D inputs,
+  Adam with lr 0.01 / 60 epochs (ActionThread) and 0.001 / 30 epochs (Hollywood2).
+
+The profile is data: one dict per pipeline stage (``DATA``, ``FEATURES``, ``TRAIN``), each keyed by profile name,
+so that each stage owns its own knobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+PROFILE_NAMES = ("ci", "default", "full")
+
+# The repository root: lib/actx/config.py -> parents[2]. Figures and tables are written below it.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# --- Stage 01: the embedded benchmark (actx.data.synthetic) ---------------------------------------------------
+DATA: dict[str, dict[str, Any]] = {
+    "ci": dict(
+        height=64, width=96, thread_frames=32, fps=8,
+        train_per_class=3, test_per_class=1, shifted_per_class=1,
+        negatives_per_scene=1, stills=6, untrimmed=2, untrimmed_frames=96,
+        scene_bias=0.75, seed=0,
+    ),
+    "default": dict(
+        height=128, width=176, thread_frames=64, fps=16,
+        train_per_class=20, test_per_class=8, shifted_per_class=8,
+        negatives_per_scene=6, stills=120, untrimmed=12, untrimmed_frames=256,
+        scene_bias=0.75, seed=0,
+    ),
+    "full": dict(
+        height=256, width=352, thread_frames=128, fps=25,
+        train_per_class=60, test_per_class=20, shifted_per_class=20,
+        negatives_per_scene=40, stills=600, untrimmed=50, untrimmed_frames=512,
+        scene_bias=0.75, seed=0,
+    ),
+}
+
+# --- Stage 02: feature extraction (actx.features) ---------------------------------------------------------------
+FEATURES: dict[str, dict[str, Any]] = {
+    "ci": dict(backbone="efficientnet_lite0", flow="dis", batch_frames=16, time_stride=8),
+    "default": dict(backbone="efficientnet_lite0", flow="dis", batch_frames=32, time_stride=8),
+    "full": dict(backbone="i3d", flow="tvl1", batch_frames=64, time_stride=8),
+}
+
+# --- Stages 04-09: training the heads (actx.train); the papers' schedules (ActX supplement 001 section 2) ---
+TRAIN: dict[str, dict[str, Any]] = {
+    "ci": dict(epochs=2, lr=1e-3, milestones=(1,), batch_size=8, crop=2, weight_decay=1e-4, seeds=(0,)),
+    "default": dict(epochs=30, lr=1e-3, milestones=(10, 20), batch_size=16, crop=4, weight_decay=1e-4,
+                    seeds=(0, 1, 2)),
+    # ActionThread: lr 0.01, 60 epochs, /10 at 20 and 40, batch 36, temporal crop 10 (80 frames).
+    "full": dict(epochs=60, lr=1e-2, milestones=(20, 40), batch_size=36, crop=10, weight_decay=1e-4,
+                 seeds=(0,)),
+}
+
+STAGES = {"data": DATA, "features": FEATURES, "train": TRAIN}
+
+
+def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a notebook derives from its parameters. Stage sections are read-only mappings."""
+
+    profile: str
+    data_root: Path
+    device: str
+    seed: int
+    data: Mapping[str, Any] = field(repr=False)
+    features: Mapping[str, Any] = field(repr=False)
+    train: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def cache(self) -> Path:
+        """Where this profile's generated artefacts live: DATA_ROOT/cache/<profile>."""
+        return self.data_root / "cache" / self.profile
+
+    @property
+    def figures(self) -> Path:
+        """Figures and tables: $ACTX_FIGURES, else <repo>/figures/<profile> (default profile: <repo>/figures)."""
+        root = Path(os.environ.get("ACTX_FIGURES", REPO_ROOT / "figures"))
+        return root if self.profile == "default" else root / self.profile
+
+    def stage_hash(self, *stages: str) -> str:
+        """A short, stable hash of the named stages' settings, to key caches (load-or-compute)."""
+        blob = {s: dict(getattr(self, s)) for s in stages}
+        return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def make_config(profile: str = "default", data_root: str | os.PathLike = "../data", device: str = "auto",
+                seed: int = 0, **overrides: Any) -> Config:
+    """Turn a notebook's parameters into a :class:`Config`.
+
+    ``overrides`` are ``stage__key=value`` pairs (e.g. ``train__epochs=5``) applied on top of the profile.
+    """
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"PROFILE must be one of {PROFILE_NAMES}, got {profile!r}")
+    sections = {name: dict(table[profile]) for name, table in STAGES.items()}
+    for key, value in overrides.items():
+        stage, _, name = key.partition("__")
+        if stage not in sections or not name:
+            raise ValueError(f"override {key!r} must look like '<stage>__<key>' with stage in {list(sections)}")
+        if name not in sections[stage]:
+            raise ValueError(f"override {key!r}: stage {stage!r} has no setting {name!r}; "
+                             f"known: {sorted(sections[stage])}")
+        sections[stage][name] = value
+    return Config(profile=profile, data_root=Path(data_root).expanduser().resolve(),
+                  device=choose_device(device), seed=int(seed),
+                  **{k: _frozen(v) for k, v in sections.items()})
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's ``random``, numpy's global generator and torch (CPU and every CUDA device)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def choose_device(name: str = "auto") -> str:
+    """``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``; an explicit name is checked."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"DEVICE={name!r} was asked for but torch {torch.__version__} sees no CUDA device; "
+                           "use DEVICE='auto' or 'cpu'")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ValueError(f"DEVICE must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
+    return name
+
+
+def environment_report(cfg: Config | None = None) -> dict[str, str]:
+    """Versions, device, threads and free disk, as a dict (printed by :func:`setup`)."""
+    import torch
+
+    report = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    for mod in ("torch", "numpy", "av", "cv2", "matplotlib", "pandas", "sklearn", "skimage"):
+        try:
+            report[mod] = __import__(mod).__version__
+        except Exception as exc:  # a missing optional package is reported, not hidden
+            report[mod] = f"unavailable ({type(exc).__name__})"
+    report["cpu cores"] = str(os.cpu_count())
+    report["torch threads"] = str(torch.get_num_threads())
+    report["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    where = cfg.data_root if cfg is not None else REPO_ROOT
+    probe = where if where.exists() else REPO_ROOT
+    report["free disk"] = f"{shutil.disk_usage(probe).free / 2**30:.1f} GiB at {probe}"
+    if cfg is not None:
+        report.update(profile=cfg.profile, device=cfg.device, seed=str(cfg.seed), data_root=str(cfg.data_root))
+    return report
+
+
+def setup(PROFILE: str = "default", DATA_ROOT: str = "../data", DEVICE: str = "auto", SEED: int = 0,
+          quiet: bool = False, **overrides: Any) -> Config:
+    """The setup cell of every notebook: config from parameters, seeds, device, and the environment print."""
+    cfg = make_config(PROFILE, DATA_ROOT, DEVICE, SEED, **overrides)
+    seed_everything(cfg.seed)
+    cfg.cache.mkdir(parents=True, exist_ok=True)
+    cfg.figures.mkdir(parents=True, exist_ok=True)
+    if not quiet:
+        for key, value in environment_report(cfg).items():
+            print(f"{key:>14}: {value}")
+    return cfg

@@ -1,0 +1,1 @@
+"""Real data-set adapters (placeholder until written)."""

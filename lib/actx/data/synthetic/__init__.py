@@ -1,0 +1,1 @@
+"""The embedded, procedurally rendered benchmark (placeholder until written)."""
