@@ -1,0 +1,68 @@
+# Two commands do everything:  make reproduce  (the course, default profile)   make test  (unit tests + nbval, ci)
+# Dependencies come from environment.yml's pip: block (the one list). With an active conda env (not base), that env
+# is used; otherwise a .venv is made here with $(BOOTSTRAP_PYTHON) (Python 3.11).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PROFILE ?= default
+BOOTSTRAP_PYTHON ?= python3
+NBVAL_CELL_TIMEOUT ?= 1200
+
+ifneq ($(and $(CONDA_PREFIX),$(filter-out base,$(CONDA_DEFAULT_ENV))),)
+PY := python
+STAMP := $(CONDA_PREFIX)/.actx-installed
+else
+PY := .venv/bin/python
+STAMP := .venv/.actx-installed
+endif
+
+.PHONY: install reproduce test unit nbval lab clean clean-cache requirements
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make reproduce [PROFILE=ci|default|full]   run every notebook with papermill (executed copies in build/notebooks/)"
+	@echo "make test                                  unit tests, then the notebooks under the ci profile with nbval"
+	@echo "make lab                                   open the course in JupyterLab"
+	@echo "make clean | clean-cache                   remove build/ | remove data/cache/ (computed artefacts)"
+
+# The pip: block of environment.yml, as a requirements file (generated; never edited by hand).
+build/requirements.txt: environment.yml
+	@mkdir -p build
+	@awk '/^[^[:space:]]/{f=0} /^[[:space:]]*- pip:/{f=1;next} f&&/^[[:space:]]*- /{sub(/^[[:space:]]*- /,"");sub(/[[:space:]]+#.*/,"");print}' $< > $@
+	@test -s $@ || { echo "environment.yml has no pip: block" >&2; exit 1; }
+
+requirements: build/requirements.txt
+
+$(STAMP): build/requirements.txt pyproject.toml
+	@if [ "$(PY)" = ".venv/bin/python" ] && [ ! -x .venv/bin/python ]; then \
+	  echo "making .venv with $$($(BOOTSTRAP_PYTHON) --version)"; $(BOOTSTRAP_PYTHON) -m venv .venv; fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r build/requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name actx --display-name "Python (actx)"
+	@touch $@
+
+install: $(STAMP)
+
+reproduce: install
+	$(PY) -m actx.course run --profile $(PROFILE)
+
+unit: install
+	$(PY) -m pytest tests
+
+# nbval re-executes the ci-profile copies that papermill made (parameters injected there) and compares the cells
+# marked NBVAL_CHECK_OUTPUT with papermill's run: those cells must be deterministic and independent of caches.
+nbval: install
+	$(PY) -m actx.course run --profile ci
+	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name actx \
+	  --nbval-cell-timeout $(NBVAL_CELL_TIMEOUT) --nbval-sanitize-with .ci/nbval_sanitize.cfg build/notebooks/ci
+
+test: unit nbval
+
+lab: install
+	$(PY) -m jupyter lab notebooks/
+
+clean:
+	rm -rf build
+
+clean-cache:
+	rm -rf data/cache
