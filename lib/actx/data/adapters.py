@@ -1,1 +1,0 @@
-"""Real data-set adapters (placeholder until written)."""
