@@ -1,0 +1,219 @@
+"""Parameter-free operators of ActX (paper 000, sections 3.2 and 3.4), all mask-aware.
+
+- :func:`attnorm`  AttNorm_dims: zero mean, unit standard deviation over ``dims`` (ActX section 3.4).
+- :func:`percent`  Percent_rho: shift so that rho percent of the values over ``dims`` are positive (ActX Eq.
+  7).
+- :func:`eta`      cross-video attentive pooling eta(x_i, Z) (ActX Eq. 2), batched, padding masked, chunked.
+- :func:`to_voxels`, :func:`voxel_mask`: (B, D, T, H, W) maps and (B, T) masks as (B, N, D) rows and (B, N)
+  masks.
+
+Masks are boolean, True where a value is real; padded positions take no part in any statistic and come out as
+0.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+# AttNorm divides by max(std, ATTNORM_EPS): a constant map (std 0) becomes all zeros instead of NaN, and the
+# gradient stays finite. 1e-5 is BatchNorm's epsilon scale; any real map has a far larger spread.
+ATTNORM_EPS = 1e-5
+
+# Rows of x handled per step in eta: one (B, ETA_CHUNK, M) similarity block lives at a time. 1024 rows cover a
+# training crop in one step (10 x 8 x 11 = 880 voxels, ActX 4.1.2) and bound a 100-step test clip
+# (M = 8800 voxels) to 1024 x 8800 floats = 36 MB per sample.
+ETA_CHUNK = 1024
+
+
+def _as_dims(x: torch.Tensor, dims: int | Sequence[int]) -> tuple[int, ...]:
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if not dims:
+        raise ValueError("dims must name at least one dimension")
+    out = tuple(sorted(d % x.dim() for d in dims))
+    if len(set(out)) != len(out):
+        raise ValueError(f"dims {dims} name the same dimension twice for a {x.dim()}-d tensor")
+    return out
+
+
+def _full_mask(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mask broadcast to x's shape (all True when None)."""
+    if mask is None:
+        return torch.ones_like(x, dtype=torch.bool)
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = real), got {mask.dtype}")
+    try:
+        return mask.expand_as(x)
+    except RuntimeError as exc:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x of shape "
+                         f"{tuple(x.shape)}; give it x's number of dimensions, with size 1 where it "
+                         "broadcasts") from exc
+
+
+def _flatten(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Size]:
+    """Move ``dims`` to the end and flatten them: (..., n). Returns the moved shape for :func:`_unflatten`."""
+    moved = x.movedim(dims, tuple(range(x.dim() - len(dims), x.dim())))
+    return moved.reshape(*moved.shape[: x.dim() - len(dims)], -1), moved.shape
+
+
+def _unflatten(y: torch.Tensor, moved_shape: torch.Size, dims: tuple[int, ...]) -> torch.Tensor:
+    n = len(dims)
+    return y.reshape(moved_shape).movedim(tuple(range(len(moved_shape) - n, len(moved_shape))), dims)
+
+
+def attnorm(x: torch.Tensor, dims: int | Sequence[int], mask: torch.Tensor | None = None,
+            eps: float = ATTNORM_EPS) -> torch.Tensor:
+    """AttNorm_dims (ActX section 3.4): subtract the mean and divide by the standard deviation over ``dims``.
+
+    The statistics run over the real positions only (``mask`` True, broadcastable to ``x``); padded positions
+    come out as 0. The standard deviation is the population one (divide by n; defined for n = 1, as in
+    BatchNorm) and is floored at ``eps``, so a constant map gives zeros and finite gradients, never NaN.
+    """
+    dims = _as_dims(x, dims)
+    m = _full_mask(x, mask)
+    w = m.to(x.dtype)
+    n = w.sum(dims, keepdim=True).clamp_min(1.0)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    x0 = torch.where(m, x, zero)  # padding may hold inf / NaN garbage
+    mean = x0.sum(dims, keepdim=True) / n
+    var = ((x0 - mean) ** 2 * w).sum(dims, keepdim=True) / n
+    std = var.clamp_min(eps * eps).sqrt()  # clamp before sqrt: no infinite gradient at var = 0
+    return (x0 - mean) / std * w
+
+
+def percent(x: torch.Tensor, rho: float, dims: int | Sequence[int], mask: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    """Percent_rho (ActX Eq. 7): shift each map over ``dims`` so that ``rho`` % of its values are positive.
+
+    The paper's text says "subtract the rho-percentile", which would leave (100 - rho) percent positive; its
+    stated intent ("rho controls the percentage of action component", "if alpha is infinite, rho percent of
+    the values in S_act are 1's") is rho percent positive, and that is what this implements: with n real
+    values and k = round(rho / 100 * n), the threshold is the midpoint between the (k+1)-th and the k-th
+    largest value, so exactly k values are positive when values are distinct (ties can only make fewer
+    positive). rho = 0 puts the maximum at 0 (none positive); rho = 100 puts the minimum at +1 (all positive).
+
+    Padded positions (``mask`` False) take no part and come out as 0. The shift is differentiable.
+    """
+    if not 0.0 <= float(rho) <= 100.0:
+        raise ValueError(f"rho is a percentage in [0, 100], got {rho}")
+    dims = _as_dims(x, dims)
+    m = _full_mask(x, mask)
+    flat, moved = _flatten(x, dims)  # (..., n)
+    fm, _ = _flatten(m, dims)  # (..., n)
+    big = torch.finfo(x.dtype).max
+    srt = torch.where(fm, flat, torch.full_like(flat, big)).sort(dim=-1).values  # ascending, padding last
+    n_real = fm.sum(-1, keepdim=True)  # (..., 1)
+    k = torch.round(n_real.to(torch.float64) * (float(rho) / 100.0)).long()  # how many must be positive
+    hi_i = (n_real - k).clamp(0, flat.shape[-1] - 1)  # index of the smallest value that must be positive
+    lo_i = (n_real - k - 1).clamp(min=0)  # index of the largest value that must not be positive
+    hi = srt.gather(-1, hi_i)
+    lo = srt.gather(-1, lo_i)
+    thr = 0.5 * (lo + hi)
+    thr = torch.where(k == 0, srt.gather(-1, (n_real - 1).clamp(min=0)), thr)  # none positive: max -> 0
+    thr = torch.where(k >= n_real, srt[..., :1] - 1.0, thr)  # all positive: min -> +1
+    out = torch.where(fm, flat - thr, torch.zeros_like(flat))
+    return _unflatten(out, moved, dims)
+
+
+def _eta_block(xhat: torch.Tensor, zhat: torch.Tensor, z: torch.Tensor, gamma: float,
+               bias: torch.Tensor | None) -> torch.Tensor:
+    logits = gamma * torch.bmm(xhat, zhat.transpose(1, 2))  # (B, n, M): one similarity block
+    if bias is not None:
+        logits = logits + bias  # (B, 1, M): -inf on padded z
+    return torch.bmm(logits.softmax(-1), z)  # (B, n, D)
+
+
+def eta(x: torch.Tensor, z: torch.Tensor, gamma: float, z_mask: torch.Tensor | None = None,
+        chunk: int | None = ETA_CHUNK) -> torch.Tensor:
+    """Cross-video attentive pooling (ActX Eq. 2): eta(x_i, Z) = sum_j softmax_j(gamma xhat_i . zhat_j) z_j.
+
+    x: (B, N, D) rows x_i; z: (B, M, D) rows z_j; z_mask: (B, M) True where z_j is real. Returns (B, N, D).
+    Similarities use unit vectors (a zero vector has zero similarity to everything); the weighted sum uses the
+    raw z_j. Padded z_j get zero weight. Rows of x are processed ``chunk`` at a time (None: all at once), so
+    at most one (B, chunk, M) similarity block is held; when gradients are needed each chunk is checkpointed
+    (its block is recomputed in the backward pass), so training memory is bounded the same way. The result
+    does not depend on ``chunk``.
+    """
+    if x.dim() != 3 or z.dim() != 3 or x.shape[0] != z.shape[0] or x.shape[2] != z.shape[2]:
+        raise ValueError(f"eta needs x (B, N, D) and z (B, M, D) with the same B and D, got {tuple(x.shape)} "
+                         f"and {tuple(z.shape)}")
+    bias = None
+    if z_mask is not None:
+        if z_mask.shape != z.shape[:2] or z_mask.dtype != torch.bool:
+            raise ValueError(f"z_mask must be a bool tensor of shape {tuple(z.shape[:2])}, got "
+                             f"{z_mask.dtype} {tuple(z_mask.shape)}")
+        if not bool(z_mask.any(1).all()):
+            raise ValueError("eta: a sample's z_mask is all False (no real voxel to attend to)")
+        if not bool(z_mask.all()):
+            zero = torch.zeros((), dtype=z.dtype, device=z.device)
+            z = torch.where(z_mask[..., None], z, zero)  # drop padding garbage
+            bias = torch.zeros(z_mask.shape, dtype=z.dtype, device=z.device)
+            bias = bias.masked_fill(~z_mask, -float("inf"))[:, None, :]  # (B, 1, M)
+    xhat = F.normalize(x, dim=-1)  # (B, N, D)
+    zhat = F.normalize(z, dim=-1)  # (B, M, D)
+    n = x.shape[1]
+    step = n if chunk is None else int(chunk)
+    if step < 1:
+        raise ValueError(f"chunk must be a positive number of rows or None, got {chunk}")
+    if step >= n:
+        return _eta_block(xhat, zhat, z, gamma, bias)
+    grad = torch.is_grad_enabled() and (x.requires_grad or z.requires_grad)
+    parts = []
+    for s in range(0, n, step):
+        if grad:
+            parts.append(checkpoint(_eta_block, xhat[:, s:s + step], zhat, z, gamma, bias,
+                                    use_reentrant=False))
+        else:
+            parts.append(_eta_block(xhat[:, s:s + step], zhat, z, gamma, bias))
+    return torch.cat(parts, 1)  # (B, N, D)
+
+
+def to_voxels(f: torch.Tensor) -> torch.Tensor:
+    """(B, D, T, H, W) feature map -> (B, N, D) voxel rows, N = T*H*W in (t, h, w) order (ActX 3.2)."""
+    if f.dim() != 5:
+        raise ValueError(f"expected a (B, D, T, H, W) feature map, got shape {tuple(f.shape)}")
+    return f.flatten(2).transpose(1, 2)  # (B, N, D)
+
+
+def voxel_mask(mask: torch.Tensor | None, shape: Sequence[int], device: torch.device | str | None = None
+               ) -> torch.Tensor:
+    """(B, T) time mask -> (B, T*H*W) voxel mask for a map of ``shape`` (B, D, T, H, W) or (B, T, H, W).
+
+    ``mask=None`` means every time step is real (the result is then made on ``device``).
+    """
+    b, t, h, w = (shape[0], *shape[-3:])
+    if mask is None:
+        return torch.ones(b, t * h * w, dtype=torch.bool, device=device)
+    if tuple(mask.shape) != (b, t):
+        raise ValueError(f"mask must be (B, T) = {(b, t)}, got {tuple(mask.shape)}")
+    return mask[:, :, None, None].expand(b, t, h, w).reshape(b, t * h * w)  # (B, N)
+
+
+def time_mask(f: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Check a (B, T) time mask against a (B, D, T, H, W) map and return it (None: every step real).
+
+    Raises ValueError when the shapes disagree or a sample has no real time step.
+    """
+    if f.dim() != 5:
+        raise ValueError(f"expected a (B, D, T, H, W) feature map, got shape {tuple(f.shape)}")
+    b, _, t = f.shape[:3]
+    if mask is None:
+        return torch.ones(b, t, dtype=torch.bool, device=f.device)
+    if mask.dtype != torch.bool or tuple(mask.shape) != (b, t):
+        raise ValueError(f"mask must be a bool tensor of shape (B, T) = {(b, t)}, got {mask.dtype} "
+                         f"{tuple(mask.shape)}")
+    if not bool(mask.any(1).all()):
+        raise ValueError("mask: a sample has no real time step (every entry False)")
+    return mask.to(f.device)
+
+
+def zero_padding(f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Set the padded time steps of a (B, D, T, H, W) map to 0, so that garbage (even NaN) cannot leak into
+    real steps through a temporal convolution kernel; a 'same'-padded convolution then sees exactly the zeros
+    it would see at the end of an unpadded clip. Returns f itself when every step is real."""
+    if bool(mask.all()):
+        return f
+    return torch.where(mask[:, None, :, None, None], f, torch.zeros((), dtype=f.dtype, device=f.device))

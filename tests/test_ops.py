@@ -1,0 +1,107 @@
+"""actx.ops: AttNorm, Percent, eta (ActX Eq. 2, 7) and the voxel helpers."""
+
+import pytest
+import torch
+
+from actx import ops
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_attnorm_zero_mean_unit_std_per_sample():
+    x = torch.randn(3, 4, 5, 6, generator=_gen()) * 7 + 3
+    y = ops.attnorm(x, (1, 2, 3))
+    assert torch.allclose(y.mean((1, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(y.std((1, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
+
+
+def test_attnorm_constant_input_gives_zeros_and_finite_gradient():
+    x = torch.full((2, 3, 4, 4), 5.0, requires_grad=True)
+    y = ops.attnorm(x, (1, 2, 3))
+    (y * torch.arange(y.numel()).view_as(y)).sum().backward()
+    assert torch.equal(y.detach(), torch.zeros_like(y))
+    assert torch.isfinite(x.grad).all()
+
+
+def test_attnorm_ignores_padding_and_zeroes_it():
+    x = torch.randn(1, 5, 3, 3, generator=_gen(1))
+    mask = torch.tensor([True, True, True, False, False])[None, :, None, None]  # (1, T, 1, 1)
+    garbage = x.clone()
+    garbage[:, 3:] = float("nan")
+    y = ops.attnorm(garbage, (1, 2, 3), mask)
+    assert torch.allclose(y[:, :3], ops.attnorm(x[:, :3], (1, 2, 3)), atol=1e-6)
+    assert torch.equal(y[:, 3:], torch.zeros_like(y[:, 3:]))
+
+
+@pytest.mark.parametrize("rho", [0.0, 10.0, 30.0, 50.0, 77.0, 100.0])
+def test_percent_leaves_rho_percent_positive(rho):
+    x = torch.randn(4, 6, 7, 9, generator=_gen(2))  # 378 distinct values per sample
+    y = ops.percent(x, rho, (1, 2, 3))
+    n = 6 * 7 * 9
+    assert ((y > 0).sum((1, 2, 3)) == round(rho / 100 * n)).all()
+    assert torch.allclose(y - x, (y - x)[:, :1, :1, :1].expand_as(x))  # a pure shift per sample
+
+
+def test_percent_respects_mask():
+    x = torch.randn(2, 5, 4, 4, generator=_gen(3))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], dtype=torch.bool)[:, :, None, None]
+    garbage = torch.where(mask, x, torch.tensor(1e6))
+    y = ops.percent(garbage, 30.0, (1, 2, 3), mask)
+    assert (y > 0).sum().item() == round(0.3 * 80) + round(0.3 * 32)
+    assert torch.equal(y[1, 2:], torch.zeros(3, 4, 4))
+    assert torch.allclose(y[1, :2], ops.percent(x[1:2, :2], 30.0, (1, 2, 3))[0])
+
+
+def test_percent_rejects_bad_rho():
+    with pytest.raises(ValueError, match="rho"):
+        ops.percent(torch.zeros(1, 3), 120.0, 1)
+
+
+def test_eta_shape_and_gamma_zero_is_masked_mean():
+    x, z = torch.randn(2, 5, 3, generator=_gen(4)), torch.randn(2, 7, 3, generator=_gen(5))
+    zm = torch.tensor([[1] * 7, [1] * 4 + [0] * 3], dtype=torch.bool)
+    out = ops.eta(x, z, 0.0, zm)
+    assert out.shape == (2, 5, 3)
+    assert torch.allclose(out[1], z[1, :4].mean(0).expand(5, 3), atol=1e-6)
+
+
+def test_eta_large_gamma_returns_most_similar_voxel():
+    x, z = torch.randn(1, 6, 8, generator=_gen(6)), torch.randn(1, 10, 8, generator=_gen(7))
+    cos = torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(z, dim=-1).transpose(1, 2)
+    best = cos.argmax(-1)[0]  # (6,)
+    assert torch.allclose(ops.eta(x, z, 1e4)[0], z[0, best], atol=1e-5)
+
+
+def test_eta_padding_garbage_changes_nothing():
+    x, z = torch.randn(1, 4, 3, generator=_gen(8)), torch.randn(1, 5, 3, generator=_gen(9))
+    zp = torch.cat([z, torch.full((1, 3, 3), 1e30)], 1)
+    zm = torch.tensor([[1] * 5 + [0] * 3], dtype=torch.bool)
+    assert torch.allclose(ops.eta(x, zp, 10.0, zm), ops.eta(x, z, 10.0), atol=1e-6)
+
+
+def test_eta_chunked_equals_unchunked_values_and_gradients():
+    x = torch.randn(2, 37, 4, generator=_gen(10), requires_grad=True)
+    z = torch.randn(2, 11, 4, generator=_gen(11), requires_grad=True)
+    w = torch.randn(2, 37, 4, generator=_gen(12))
+    ref = ops.eta(x, z, 5.0, chunk=None)
+    gx, gz = torch.autograd.grad((ref * w).sum(), (x, z))
+    out = ops.eta(x, z, 5.0, chunk=8)
+    cx, cz = torch.autograd.grad((out * w).sum(), (x, z))
+    assert torch.allclose(out, ref, atol=1e-6)
+    assert torch.allclose(cx, gx, atol=1e-5) and torch.allclose(cz, gz, atol=1e-5)
+
+
+def test_eta_rejects_empty_conjugate():
+    with pytest.raises(ValueError, match="all False"):
+        ops.eta(torch.randn(1, 2, 3), torch.randn(1, 2, 3), 1.0, torch.zeros(1, 2, dtype=torch.bool))
+
+
+def test_voxel_helpers_match_order():
+    f = torch.arange(2 * 3 * 2 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2, 2)  # (B, D, T, H, W)
+    v = ops.to_voxels(f)
+    assert v.shape == (2, 8, 3)
+    assert torch.equal(v[1, 5], f[1, :, 1, 0, 1])  # voxel 5 = (t=1, h=0, w=1)
+    m = ops.voxel_mask(torch.tensor([[True, False], [True, True]]), f.shape)
+    assert m.tolist()[0] == [True] * 4 + [False] * 4 and m[1].all()
