@@ -83,8 +83,8 @@ FEATURES: dict[str, dict[str, Any]] = {
 }
 
 # --- Stages 04-09: training the heads (actx.train); the papers' schedules (ActX supplement 001 section 2) ---
-# Keys are actx.train.TrainSettings fields (plus ``seeds``: the seeds a notebook repeats each run with); the other
-# papers' schedules (Hollywood2, HACS-30) are presets: TrainSettings.from_config(cfg, preset="hollywood2").
+# Keys are actx.train.TrainSettings fields (plus ``seeds``: the seeds a notebook repeats each run with). The
+# other schedules (Hollywood2, HACS-30) are presets: TrainSettings.from_config(cfg, preset="hollywood2").
 # crop is in feature-map time steps (8 frames each); amp "auto" = bfloat16 autocast on CUDA, float32 on CPU.
 TRAIN: dict[str, dict[str, Any]] = {
     # ci: 3 epochs so that a milestone is crossed; crop 2 of the 4-step ci maps so that cropping really cuts.
@@ -93,12 +93,12 @@ TRAIN: dict[str, dict[str, Any]] = {
     # default: the paper's ActionThread lr (0.01) over 12 epochs, kept for 2/3 of the run, then /10 twice to
     # settle; crop 4 of the 8-step thread maps. With few steps lr 0.01 beat 0.001 on non-negative 1280-channel
     # maps (a synthetic stand-in for the EfficientNet features); re-check when the benchmark's features exist.
-    "default": dict(epochs=12, lr=1e-2, milestones=(8, 11), batch_size=16, crop=4, weight_decay=1e-4, amp="auto",
-                    seeds=(0, 1, 2)),
-    # ActionThread (ActX 001 section 2.2, 000 section 4.1.2): Adam (0.9, 0.999), lr 0.01, 60 epochs, /10 at 20 and
-    # 40, weight decay 1e-4, batch 36, temporal crop 10 steps (80 frames).
-    "full": dict(epochs=60, lr=1e-2, milestones=(20, 40), batch_size=36, crop=10, weight_decay=1e-4, amp="auto",
-                 seeds=(0,)),
+    "default": dict(epochs=12, lr=1e-2, milestones=(8, 11), batch_size=16, crop=4, weight_decay=1e-4,
+                    amp="auto", seeds=(0, 1, 2)),
+    # ActionThread (ActX 001 section 2.2, 000 section 4.1.2): Adam (0.9, 0.999), lr 0.01, 60 epochs, /10 at 20
+    # and 40, weight decay 1e-4, batch 36, temporal crop 10 steps (80 frames).
+    "full": dict(epochs=60, lr=1e-2, milestones=(20, 40), batch_size=36, crop=10, weight_decay=1e-4,
+                 amp="auto", seeds=(0,)),
 }
 
 STAGES = {"data": DATA, "features": FEATURES, "train": TRAIN}
