@@ -123,3 +123,56 @@ def test_still_conjugate_removes_the_actor_and_keeps_the_rest():
     assert np.array_equal(out[far], img[far])  # pixels away from the hole are untouched
     with pytest.raises(ValueError, match="nothing to remove"):
         still_conjugate(img, [(200, 200, 210, 210)])
+
+
+class FakeStore:
+    """Stands in for actx.features.FeatureStore: a root folder and (D, T, h, w) maps by id."""
+
+    def __init__(self, root, maps):
+        self.root, self.maps, self.loads = root, maps, 0
+
+    def load(self, clip_id, stream):
+        self.loads += 1
+        return self.maps[clip_id]
+
+
+def test_conjugate_tables_are_mined_once_checked_and_reloaded(tmp_path, monkeypatch):
+    import cv2
+
+    from actx.conjugates import mine
+
+    still_png = tmp_path / "still.png"
+    img = np.full((48, 64, 3), 100, np.uint8)
+    img[10:30, 10:25] = 250
+    cv2.imwrite(str(still_png), img)
+    still = Record(video=str(still_png), labels=("wave",), id="s0", split="stills",
+                   extra={"frames": 1, "persons": [{"box": (10, 10, 25, 30), "actions": ("wave",)},
+                                                   {"box": (40, 10, 55, 30), "actions": ()}]})
+    records = by_id(thread("a"), thread("b", action=(16, 40)), negative("n0"), negative("n1"), still)
+    rng = np.random.default_rng(0)
+    store = FakeStore(tmp_path / "store", {k: rng.random((4, 8, 2, 3)).astype(np.float16) for k in records})
+    recipe = dict(stride=8, crop_frames=16, crops=2, k=2, stream="rgb", seed=0, data="x")
+    tables = mine.conjugate_tables(records, store, tmp_path / "store" / "conjugates", recipe, progress=False)
+    assert set(tables) == {"thread", "imperfect", "neighbour", "still"}
+    assert set(tables["neighbour"].conjugate_id) <= {"n0", "n1"} and len(tables["neighbour"]) == 4
+    still_row = tables["still"].iloc[0]
+    conj = cv2.imread(still_row.conjugate_path)
+    assert conj.shape == img.shape and np.abs(conj[12:28, 12:23].astype(int) - 100).mean() < 20
+    assert (tmp_path / "store" / "conjugates" / "recipe.json").is_file()
+
+    monkeypatch.setattr(mine, "_mine", lambda *a, **k: pytest.fail("a complete set of tables was mined again"))
+    again = mine.conjugate_tables(records, store, tmp_path / "store" / "conjugates", recipe, progress=False)
+    pd.testing.assert_frame_equal(again["thread"], tables["thread"])
+    with pytest.raises(pytest.fail.Exception):
+        mine.conjugate_tables(records, store, tmp_path / "store" / "conjugates", dict(recipe, k=1), progress=False)
+
+
+def test_still_pair_without_its_image_breaks_the_invariant():
+    from actx.conjugates import make_pairs
+
+    row = dict(sample_id="s0", sample_split="stills", label="wave", sample_start=0, sample_end=1,
+               conjugate_id="s0", conjugate_split="stills", conjugate_start=0, conjugate_end=1, kind="still",
+               side="", action_overlap=0.0)
+    still = Record(video="/x.png", labels=("wave",), id="s0", split="stills", extra={"frames": 1})
+    with pytest.raises(ConjugateInvariantError, match="without the path"):
+        verify_pairs(make_pairs([row]), {"s0": still})

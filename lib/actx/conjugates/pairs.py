@@ -76,7 +76,8 @@ def verify_pairs(pairs: pd.DataFrame, records: Mapping[str, Record]) -> None:
       from another split than its action sample;
     - a thread conjugate comes from the same thread and contains no action frame (``action_overlap == 0`` checked
       against the record's ground truth, not the stored column);
-    - windows are non-empty and inside the video; the kind is known.
+    - windows are non-empty and inside the video; the kind is known;
+    - a still conjugate (a generated image of the same record) names its file.
     """
     bad = []
     for row in pairs.itertuples(index=False):
@@ -94,8 +95,11 @@ def verify_pairs(pairs: pd.DataFrame, records: Mapping[str, Record]) -> None:
                 frames = int(rec.extra.get("frames", hi))
                 if not 0 <= lo < hi <= frames:
                     bad.append((row, f"window [{lo}, {hi}) outside {rec.id} (0..{frames})"))
-        if row.sample_id == row.conjugate_id and not (row.conjugate_end <= row.sample_start
-                                                      or row.conjugate_start >= row.sample_end):
+        if row.kind == "still":
+            if not row.conjugate_path:
+                bad.append((row, "still conjugate without the path of its generated image"))
+        elif row.sample_id == row.conjugate_id and not (row.conjugate_end <= row.sample_start
+                                                        or row.conjugate_start >= row.sample_end):
             bad.append((row, "conjugate window overlaps the action sample's window"))
         if row.kind == "thread":
             if conj.thread != sample.thread:
