@@ -140,3 +140,172 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+# --- Maps of a head over the video (notebook 06) --------------------------------------------------------
+MAP_CELL = 32  # pixels per map cell at the backbone's input size (EfficientNet-Lite0, I3D Mixed_5c)
+
+
+def upsample_map(m: np.ndarray, size: tuple[int, int], cell: int = MAP_CELL) -> np.ndarray:
+    """An (h, w) map on the backbone's grid -> (H, W) float32 over the frame, bilinear between cell centres.
+
+    Cell (i, j) covers pixels [cell i, cell (i + 1)) x [cell j, cell (j + 1)) from the top-left corner ('same'
+    padding), so the grid is resized to (h cell, w cell) and cut to the frame (the last cells may be partial).
+    """
+    m = np.asarray(m, np.float32)
+    if m.ndim != 2:
+        raise ValueError(f"upsample_map needs an (h, w) map, got shape {m.shape}")
+    H, W = size
+    h, w = m.shape
+    if h * cell < H or w * cell < W or (h - 1) * cell >= H or (w - 1) * cell >= W:
+        raise ValueError(f"a {h}x{w} map of {cell}-pixel cells does not cover a {H}x{W} frame; pass the cell "
+                         "size that matches the frame (32 at the backbone's input size)")
+    big = cv2.resize(m, (w * cell, h * cell), interpolation=cv2.INTER_LINEAR)  # (h cell, w cell)
+    return big[:H, :W]
+
+
+def heat_overlay(frame: np.ndarray, m: np.ndarray, vmin: float, vmax: float, cell: int = MAP_CELL,
+                 cmap: str = "magma", alpha: float = 0.6) -> np.ndarray:
+    """``frame`` (H, W, 3) uint8 with the (h, w) map ``m`` upsampled over it in colour: (H, W, 3) uint8.
+
+    Values are scaled from [vmin, vmax] to the colour map (clipped); ``alpha`` is the map's opacity.
+    """
+    import matplotlib
+
+    up = upsample_map(m, frame.shape[:2], cell)  # (H, W)
+    scaled = np.clip((up - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
+    colour = matplotlib.colormaps[cmap](scaled)[..., :3] * 255.0  # (H, W, 3)
+    return ((1 - alpha) * frame.astype(np.float32) + alpha * colour).round().astype(np.uint8)
+
+
+def maps_over_frames(frames: np.ndarray, maps: dict[str, np.ndarray], time_stride: int = 8,
+                     cell: int = MAP_CELL, ranges: dict[str, tuple[float, float]] | None = None,
+                     actor: np.ndarray | None = None, cmap: str = "magma", size: float = 1.5,
+                     title: str = ""):
+    """A grid of maps over the video: one row per map in ``maps`` ({name: (T', h, w)}), one column per step.
+
+    frames (T, H, W, 3) uint8 are the window the maps cover (step t spans frames [t stride, (t + 1) stride);
+    its middle frame is shown). ``ranges`` fixes a row's colour range (default: that map's min and max over
+    all steps, so the steps of a row are comparable); ``actor`` (T, H, W) bool outlines the actor in cyan.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if not maps:
+        raise ValueError("maps_over_frames needs at least one map")
+    steps = {np.asarray(m).shape[0] for m in maps.values()}
+    if len(steps) != 1:
+        raise ValueError(f"every map must have the same number of steps, got {sorted(steps)}")
+    T = steps.pop()
+    H, W = frames.shape[1:3]
+    figsize = (T * size * W / H + 1.2, len(maps) * size + 0.3 * bool(title))
+    fig, axes = plt.subplots(len(maps), T, figsize=figsize, squeeze=False, layout="constrained")
+    for row, (name, m) in enumerate(maps.items()):
+        m = np.asarray(m, np.float32)
+        lo, hi = (ranges or {}).get(name, (float(m.min()), float(m.max())))
+        for t in range(T):
+            mid = min(t * time_stride + time_stride // 2, len(frames) - 1)
+            ax = axes[row, t]
+            ax.imshow(heat_overlay(frames[mid], m[t], lo, hi, cell, cmap))
+            if actor is not None and actor[mid].any():
+                ax.contour(actor[mid].astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"step {t}", fontsize=8)
+        axes[row, 0].set_ylabel(name, fontsize=8)
+        bar = fig.colorbar(ScalarMappable(Normalize(lo, hi), cmap), ax=axes[row, :].tolist(), fraction=0.05,
+                           pad=0.02, aspect=10)
+        bar.ax.tick_params(labelsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+# --- Maps of several clips side by side (notebook 08, ActX Fig. 4) -----------------------------------------
+def maps_by_clip(frames: np.ndarray, maps: dict[str, np.ndarray], labels: Sequence[str] | None = None,
+                 ranges: dict[str, tuple[float, float]] | None = None, actors: np.ndarray | None = None,
+                 cell: int = MAP_CELL, cmap: str = "magma", size: float = 1.5, title: str = ""):
+    """One row per clip: its frame, then every map of ``maps`` over it (the layout of ActX Fig. 4).
+
+    frames (N, H, W, 3) uint8, one frame per clip; maps {name: (N, h, w)}, each clip's map at that frame's
+    time step; labels: N row labels. ``ranges`` fixes a column's colour range (default: that map's min and max
+    over all clips, so the clips of a column are comparable); ``actors`` (N, H, W) bool outlines each actor in
+    cyan.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    frames = np.asarray(frames)
+    n = len(frames)
+    bad = {name: np.asarray(m).shape for name, m in maps.items() if np.asarray(m).ndim != 3 or len(m) != n}
+    if bad or frames.ndim != 4:
+        shapes = bad or {k: np.shape(v) for k, v in maps.items()}
+        raise ValueError(f"maps_by_clip needs frames (N, H, W, 3) and maps (N, h, w) with the same N; got "
+                         f"frames {frames.shape} and maps {shapes}")
+    H, W = frames.shape[1:3]
+    cols = 1 + len(maps)
+    fig, axes = plt.subplots(n, cols, figsize=(cols * size * W / H, n * size + 0.6), squeeze=False)
+    for i in range(n):
+        panels = [frames[i]]
+        for name, m in maps.items():
+            m = np.asarray(m, np.float32)
+            lo, hi = (ranges or {}).get(name, (float(m.min()), float(m.max())))
+            panels.append(heat_overlay(frames[i], m[i], lo, hi, cell, cmap))
+        for j, img in enumerate(panels):
+            ax = axes[i, j]
+            ax.imshow(img)
+            if actors is not None and actors[i].any():
+                ax.contour(actors[i].astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title("frame" if j == 0 else list(maps)[j - 1], fontsize=8)
+        if labels is not None:
+            axes[i, 0].set_ylabel(labels[i], fontsize=7)
+    for j, (name, m) in enumerate(maps.items(), start=1):
+        lo, hi = (ranges or {}).get(name, (float(np.min(m)), float(np.max(m))))
+        bar = fig.colorbar(ScalarMappable(Normalize(lo, hi), cmap), ax=axes[:, j].tolist(),
+                           orientation="horizontal", fraction=0.03, pad=0.02)
+        bar.ax.tick_params(labelsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+# --- Live controls that redraw a figure (notebook 06) -------------------------------------------------------
+def figure_png(fig, dpi: int = 100) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed (it is not shown again by the notebook)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def figure_explorer(render, controls: dict, dpi: int = 100):
+    """An ipywidgets panel: ``controls`` ({name: value widget}) above an image that ``render`` redraws.
+
+    ``render(**values) -> (figure, caption)`` is called once now and again whenever a control's value changes;
+    the figure is shown as a PNG image (closed after rendering), the caption as text. Unlike an Output widget,
+    nothing goes back to the kernel while a cell runs, so executing the notebook (papermill, nbval) never waits
+    on a front end. Returns the panel (display it).
+    """
+    import ipywidgets as widgets
+
+    image = widgets.Image(format="png")
+    caption = widgets.Label()
+
+    def redraw(_=None) -> None:
+        fig, text = render(**{name: c.value for name, c in controls.items()})
+        image.value = figure_png(fig, dpi)
+        caption.value = text
+
+    for c in controls.values():
+        c.observe(redraw, names="value")
+    redraw()
+    rows = [widgets.HBox(list(controls.values())[k:k + 2]) for k in range(0, len(controls), 2)]
+    return widgets.VBox([*rows, caption, image])

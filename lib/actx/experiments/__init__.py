@@ -1,0 +1,33 @@
+"""Train and evaluate every method on the benchmark's feature maps, cached: the engine of notebooks 04-09.
+
+    from actx.experiments import run, late_fusion, grounding, results_table, METHODS
+    rgb = run(cfg, "actx", "rgb", seed=0)           # load-or-compute under cfg.cache / "runs"
+    flow = run(cfg, "actx", "flow", seed=0)
+    both = late_fusion(rgb, flow)                   # the papers' "RGB + Flow"
+    grounding(cfg, rgb, "test")                     # S and C against the actor masks
+    results_table(cfg, ["avgpool", "actx"], ["rgb", "flow", "rgb+flow"])
+
+Modules: methods (the registry), samples (action and conjugate windows), normalise (the optional fixed feature
+scale), scoring (mAP, top-1, mean class accuracy), runner (run, RunResult, load_run), fusion (late_fusion),
+grounding, tables (results_table).
+"""
+
+from .fusion import late_fusion
+from .grounding import SPACE_STRIDE, actor_grids, grounding, grounding_table
+from .methods import (METHODS, MULTI_LABEL, Method, count_parameters, get_method, optional_conjugates,
+                      uses_conjugates)
+from .normalise import NORMALISATION, Scale, feature_transform, normalisation_recipe, voxel_norm_scale
+from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RunMismatch, RunResult, benchmark_splits,
+                     load_run, recipe_for, run, run_dir)
+from .samples import VIDEO_KINDS, WindowSamples, action_steps
+from .scoring import METRIC_NAMES, class_ap, softmax, split_metrics
+from .tables import FUSED, results_table, stream_result
+
+__all__ = [
+    "EVAL_SPLITS", "FUSED", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
+    "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "SPACE_STRIDE", "Scale", "VIDEO_KINDS",
+    "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
+    "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",
+    "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
+    "split_metrics", "stream_result", "uses_conjugates", "voxel_norm_scale",
+]

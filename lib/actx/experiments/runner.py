@@ -1,0 +1,388 @@
+"""One cached way to train and evaluate any method of :data:`~actx.experiments.METHODS` on the benchmark.
+
+    result = run(cfg, "actx", stream="rgb", seed=0)      # trains once, then loads
+    result.metrics["test"]["mAP"], result.probs["test_shifted"], result.maps["test"]["S"], result.head
+
+A run lives in ``cfg.cache / "runs" / <stream> / <method>[-<conjugates>] / seed<k>`` (the suffix only for
+methods trained with conjugates, or built on one that is):
+
+    last.pt, final.pt, metrics.csv   actx.train.fit's checkpoints and per-epoch metrics (loss parts, test mAP)
+    predictions.npz                  per split: "<split>.probs" (N, C) softmax probabilities, "<split>.labels"
+                                     (N, C), "<split>.ids", "<split>.windows" (N, 2) action-window frames,
+                                     "<split>.S" / "<split>.C" (N, T, h, w) maps (no C when the head has
+                                     none), "<split>.mask" (N, T) real time steps
+    metrics.json                     the recipe (what the run was made with), metrics per split computed from
+                                     the saved probabilities, parameter count. Written last: a run is finished
+                                     when it exists, and a finished run is loaded, never retrained.
+
+Training: the ``train`` split's action windows, random temporal crops of ``cfg.train["crop"]`` steps, the
+profile's schedule (actx.train.TrainSettings.from_config). Evaluation: whole action windows of ``test`` and
+``test_shifted``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+from actx.train import TrainSettings, collate_maps, fit, parallel, predict
+from actx.train.loop import FINAL, METRICS
+
+from .methods import Method, count_parameters, get_method, uses_conjugates
+from .normalise import feature_transform, normalisation_recipe
+from .samples import VIDEO_KINDS, WindowSamples
+from .scoring import class_ap, softmax, split_metrics
+
+RUNS = "runs"
+PREDICTIONS = "predictions.npz"
+RESULT = "metrics.json"
+TRAIN_SPLIT = "train"
+EVAL_SPLITS = ("test", "test_shifted")
+# Bump when what a run computes changes for the same recipe (samples, metrics, file layout).
+RUN_VERSION = 1
+# Evaluate on the test splits after every epoch (eval_every = 1) so metrics.csv has learning curves. The
+# curves are for reading only: nothing (no epoch, no hyper-parameter) is selected on them.
+CURVE_SPLITS = EVAL_SPLITS
+
+
+class RunMismatch(ValueError):
+    """A finished run's folder was made with another recipe (settings, features, method version)."""
+
+
+@dataclass
+class RunResult:
+    """A finished run (or a late fusion of two): metrics, probabilities and maps per evaluation split.
+
+    metrics  {split: {"mAP", "top1", "mean_class_acc"}} fractions in [0, 1], computed from ``probs``
+    probs    {split: (N, C) softmax probabilities}; labels {split: (N, C) one-hot}; ids {split: [clip id]}
+    windows  {split: (N, 2) action-window frames [start, end) the maps cover}
+    maps     {split: {"S": (N, T, h, w), "C": (N, T, h, w) or None, "mask": (N, T) bool}} ({} for a fusion)
+    params   parameters of the head (a frozen base included); head: the trained module (None for a fusion)
+    history  metrics.csv as a DataFrame (epoch, lr, loss parts, test mAP per epoch); None for a fusion
+    """
+
+    method: str
+    stream: str
+    seed: int
+    conjugates: str | None
+    classes: tuple[str, ...]
+    metrics: dict[str, dict[str, float]]
+    probs: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    ids: dict[str, list[str]]
+    windows: dict[str, np.ndarray]
+    maps: dict[str, dict[str, np.ndarray | None]]
+    params: int
+    path: Path | None = None
+    history: pd.DataFrame | None = None
+    head: nn.Module | None = field(default=None, repr=False)
+    recipe: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.probs)
+
+    def class_ap(self, split: str) -> pd.Series:
+        """Average precision of every class on ``split`` (from the saved probabilities), indexed by class."""
+        return pd.Series(class_ap(self.probs[split], self.labels[split]), index=list(self.classes), name="AP")
+
+    def summary(self) -> pd.DataFrame:
+        """The metrics as a small table: one row per split."""
+        return pd.DataFrame(self.metrics).T
+
+
+def run_dir(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: str = "thread") -> Path:
+    """Where a run lives: cfg.cache / "runs" / <stream> / <method>[-<conjugates>] / seed<k>."""
+    spec = get_method(method)
+    name = f"{method}-{conjugates}" if uses_conjugates(spec) else method
+    return Path(cfg.cache) / RUNS / stream / name / f"seed{int(seed)}"
+
+
+def benchmark_splits(cfg: Any, splits: Sequence[str] = (TRAIN_SPLIT, *EVAL_SPLITS)) -> dict[str, Any]:
+    """The benchmark's splits as ClipSets (rendered once, then found: synthetic.ensure_benchmark)."""
+    from actx.data import load_dataset
+    from actx.data.synthetic import ensure_benchmark
+
+    root = ensure_benchmark(cfg)
+    return {s: load_dataset("synthetic", root, s) for s in splits}
+
+
+def _classes(records: Mapping[str, Any]) -> tuple[str, ...]:
+    classes = getattr(records[TRAIN_SPLIT], "classes", None)
+    if not classes:
+        raise ValueError("records['train'] must carry .classes (a ClipSet), the class order of the outputs")
+    return tuple(classes)
+
+
+def _store_root(cfg: Any, store: Any) -> Path:
+    if store is not None:
+        return Path(store.root)
+    from actx.features import store_root
+
+    return store_root(cfg)
+
+
+def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, store: Any = None) -> dict:
+    """What a run is made with; a finished run is only loaded when its recipe equals this one."""
+    spec = get_method(method)
+    settings = TrainSettings.from_config(cfg, seed=seed)
+    return json.loads(json.dumps({
+        "version": RUN_VERSION, "method": method, "stream": stream, "seed": int(seed),
+        "conjugates": conjugates if uses_conjugates(spec) else None,
+        "settings": dataclasses.asdict(settings), "features": _store_root(cfg, store).name,
+        "data": cfg.stage_hash("data"), "normalisation": normalisation_recipe(),
+    }, default=str))
+
+
+def _check_recipe(path: Path, found: dict, wanted: dict) -> None:
+    if found == wanted:
+        return
+    diffs = [f"{k}: run {found.get(k)!r}, now {wanted.get(k)!r}" for k in sorted(set(found) | set(wanted))
+             if found.get(k) != wanted.get(k)]
+    raise RunMismatch(f"{path} holds a finished run made with another recipe ({'; '.join(diffs)}). Delete "
+                      f"{path} to retrain it with the current settings, or restore the settings it was made "
+                      "with")
+
+
+# --- computing a run ---------------------------------------------------------------------------------------
+class _Outputs(nn.Module):
+    """A head's logits and maps only (predict gathers every batched output; theta is (N, D, T, h, w))."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = self.head(f, mask)
+        return {k: out[k] for k in ("logits", "S", "C") if k in out}
+
+
+def _ensure_inputs(cfg, spec: Method, stream: str, conjugates: str, store, records, pairs, progress: bool):
+    """Records, store and pairs table a run needs: what is given, else stages 01-03 (load-or-compute)."""
+    from actx.features import ensure_features
+
+    records = dict(records) if records is not None else benchmark_splits(cfg)
+    missing = [s for s in (TRAIN_SPLIT, *EVAL_SPLITS) if s not in records]
+    if missing:
+        raise KeyError(f"records must hold the splits {[TRAIN_SPLIT, *EVAL_SPLITS]}; missing {missing}")
+    clips = [r for s in (TRAIN_SPLIT, *EVAL_SPLITS) for r in records[s]]
+    if store is None:
+        store = ensure_features(cfg, clips, stream, progress=progress)
+    if uses_conjugates(spec) and pairs is None:
+        pairs = _default_pairs(cfg, store, stream, conjugates, records, progress)
+    return records, store, pairs
+
+
+def _default_pairs(cfg, store, stream: str, kind: str, records, progress: bool) -> pd.DataFrame:
+    """The training split's pairs table of ``kind`` from stage 03 (actx.conjugates.mine.ensure_conjugates).
+
+    Mining embeds clips with the RGB maps (the neighbour kind), whichever stream this run trains."""
+    from actx.conjugates.mine import ensure_conjugates
+    from actx.data import load_dataset
+    from actx.data.synthetic import ensure_benchmark
+    from actx.features import ensure_features
+
+    negatives = list(load_dataset("synthetic", ensure_benchmark(cfg), "negatives"))
+    ensure_features(cfg, list(records[TRAIN_SPLIT]) + negatives, "rgb", progress=progress)
+    tables = ensure_conjugates(cfg, store.refresh(), "rgb", progress=progress)
+    if kind not in tables:
+        raise KeyError(f"unknown conjugate kind {kind!r}; stage 03 mines {sorted(tables)}")
+    table = tables[kind]
+    if stream != "rgb" and kind == "neighbour":
+        ensure_features(cfg, negatives, stream, progress=progress)
+    return table
+
+
+def _check_stride(cfg) -> int:
+    from actx.conjugates import STRIDE
+
+    stride = int(cfg.features["time_stride"])
+    if stride != STRIDE:
+        raise ValueError(f"cfg.features['time_stride'] = {stride}, but conjugate windows are aligned to "
+                         f"actx.conjugates.STRIDE = {STRIDE}; use time_stride {STRIDE}")
+    return stride
+
+
+def _batches(dataset, batch_size: int):
+    """(f float32 (B, D, T, h, w), mask (B, T)) batches of whole windows, in order."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_maps)
+    for batch in loader:
+        yield batch["f"].float(), batch["mask"]
+
+
+def _evaluate(head: nn.Module, datasets: Mapping[str, WindowSamples], device: str, batch_size: int
+              ) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for split, ds in datasets.items():
+        pred = predict(_Outputs(head), ds, device, batch_size=batch_size)
+        out[split] = {"probs": softmax(pred["logits"]), "labels": ds.labels, "ids": np.array(ds.ids),
+                      "windows": ds.frames, "S": pred["S"], "mask": pred["mask"]}
+        if "C" in pred:
+            out[split]["C"] = pred["C"]
+    return out
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _save_predictions(path: Path, preds: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    arrays = {f"{split}.{key}": value for split, p in preds.items() for key, value in p.items()}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    _atomic(path, write)
+
+
+def run(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: str = "thread",
+        store: Any = None, progress: bool = True, records: Mapping[str, Sequence[Any]] | None = None,
+        pairs: pd.DataFrame | None = None) -> RunResult:
+    """Train (once) and evaluate ``method`` on ``stream`` features with ``seed``; load it when it is finished.
+
+    cfg         an actx.config.Config (profile, cache, device, cfg.train schedule)
+    method      a key of METHODS
+    stream      "rgb" or "flow"
+    conjugates  pairs-table kind for methods with conjugates: "thread" (ActX 4.1, default), "imperfect"
+                (4.2) or "neighbour" (4.3); ignored (and absent from the folder name) for the others
+    store       a FeatureStore (default: stage 02's, extracting what is missing)
+    records     {"train", "test", "test_shifted": records} (default: the benchmark's splits)
+    pairs       the pairs table to train with (default: stage 03's table of kind ``conjugates``)
+    Raises RunMismatch when the folder holds a finished run made with another recipe.
+    """
+    spec = get_method(method)
+    if uses_conjugates(spec) and conjugates not in VIDEO_KINDS:
+        raise ValueError(f"{method} trains with conjugate windows of video maps: conjugates must be one of "
+                         f"{VIDEO_KINDS}, got {conjugates!r}")
+    out = run_dir(cfg, method, stream, seed, conjugates)
+    recipe = recipe_for(cfg, method, stream, seed, conjugates, store)
+    if not (out / RESULT).exists():
+        with _run_lock(out):  # another process training the same run: wait for it, then load its result
+            if not (out / RESULT).exists():
+                return _compute(cfg, spec, stream, seed, conjugates, store, progress, records, pairs, out,
+                                recipe)
+    result = load_run(out)
+    _check_recipe(out, result.recipe, recipe)
+    return result
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path):
+    """An exclusive lock on the run folder (released when the holder exits or dies). Under torchrun every rank
+    trains together, so no lock is taken there."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, progress: bool, records,
+             pairs, out: Path, recipe: dict) -> RunResult:
+    """Train, evaluate and write a run (see :func:`run`)."""
+    stride = _check_stride(cfg)
+    records, store, pairs = _ensure_inputs(cfg, spec, stream, conjugates, store, records, pairs, progress)
+    classes = _classes(records)
+    transform = feature_transform(store, stream, records[TRAIN_SPLIT], stride)
+    settings = TrainSettings.from_config(cfg, seed=seed)
+
+    base = None
+    if spec.base is not None:  # e.g. EEP + ActX: the trained base run, loaded (or trained once) and frozen
+        base = run(cfg, spec.base, stream, seed, conjugates, store, progress, records, pairs).head
+    train_set = WindowSamples(store, records[TRAIN_SPLIT], classes, stream,
+                              pairs if spec.conjugates else None, stride, seed, transform)
+    evals = {s: WindowSamples(store, records[s], classes, stream, None, stride, seed, transform)
+             for s in EVAL_SPLITS}
+    in_channels = int(store.entry(train_set.ids[0], stream)["shape"][0])
+    torch.manual_seed(seed)  # the head's initial weights
+    head = spec.make_head(in_channels, len(classes), base)
+    if spec.prepare is not None:
+        plain = WindowSamples(store, records[TRAIN_SPLIT], classes, stream, None, stride, seed, transform)
+        spec.prepare(head, _batches(plain, settings.batch_size), progress)
+
+    def curves(model: nn.Module, epoch: int) -> dict[str, float]:
+        preds = _evaluate(model, {s: evals[s] for s in CURVE_SPLITS}, cfg.device, settings.batch_size)
+        return {f"{s}_mAP": split_metrics(p["probs"], p["labels"])["mAP"] for s, p in preds.items()}
+
+    t0 = time.perf_counter()
+    fit(head, spec.objective, train_set, settings, out, device=cfg.device, eval_fn=curves, progress=progress)
+    seconds = time.perf_counter() - t0
+    with_conjugate = int((train_set.conjugate_counts() > 0).sum()) if spec.conjugates else None
+    info = {"recipe": recipe, "classes": list(classes), "in_channels": in_channels,
+            "params": count_parameters(head), "train_seconds": round(seconds, 2),
+            "train_samples": len(train_set), "samples_with_conjugates": with_conjugate,
+            "feature_scale": getattr(transform, "scale", None)}
+    ctx = parallel.init(cfg.device)  # under torchrun: rank 0 evaluates and writes, the others wait for it
+    if ctx.is_main:
+        _finish(out, head, evals, info, ctx.device, settings.batch_size)
+    ctx.barrier()
+    return load_run(out)
+
+
+def _finish(out: Path, head: nn.Module, evals: Mapping[str, WindowSamples], info: dict, device,
+            batch_size: int) -> None:
+    """Predictions on the evaluation splits, then metrics.json (last: it marks the run finished), with the
+    metrics computed from the saved probabilities as a reader of predictions.npz gets them."""
+    _save_predictions(out / PREDICTIONS, _evaluate(head, evals, device, batch_size))
+    saved = _load_predictions(out / PREDICTIONS)
+    info = {**info, "metrics": {s: split_metrics(p["probs"], p["labels"]) for s, p in saved.items()}}
+    _atomic(out / RESULT, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+
+
+# --- loading a run -----------------------------------------------------------------------------------------
+def _load_predictions(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as z:
+        for key in z.files:
+            split, _, name = key.partition(".")
+            out.setdefault(split, {})[name] = z[key]
+    return out
+
+
+def load_run(path: str | os.PathLike, with_head: bool = True) -> RunResult:
+    """A finished run from its folder (metrics.json, predictions.npz, metrics.csv, final.pt)."""
+    path = Path(path)
+    if not (path / RESULT).exists():
+        raise FileNotFoundError(f"{path}: no finished run here ({RESULT} missing); train it with "
+                                "actx.experiments.run(cfg, method, ...)")
+    info = json.loads((path / RESULT).read_text())
+    recipe = info["recipe"]
+    preds = _load_predictions(path / PREDICTIONS)
+    head = None
+    if with_head:
+        from actx.train import checkpoint
+
+        spec = get_method(recipe["method"])
+        head = spec.make_head(info["in_channels"], len(info["classes"]), None)
+        head.load_state_dict(checkpoint.load(path / FINAL)["model"])
+        head.eval()
+    history = pd.read_csv(path / METRICS) if (path / METRICS).exists() else None
+    return RunResult(
+        method=recipe["method"], stream=recipe["stream"], seed=recipe["seed"],
+        conjugates=recipe["conjugates"], classes=tuple(info["classes"]), metrics=info["metrics"],
+        probs={s: p["probs"] for s, p in preds.items()}, labels={s: p["labels"] for s, p in preds.items()},
+        ids={s: [str(i) for i in p["ids"]] for s, p in preds.items()},
+        windows={s: p["windows"] for s, p in preds.items()},
+        maps={s: {"S": p["S"], "C": p.get("C"), "mask": p["mask"].astype(bool)} for s, p in preds.items()},
+        params=int(info["params"]), path=path, history=history, head=head, recipe=recipe)

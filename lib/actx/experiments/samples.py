@@ -1,0 +1,150 @@
+"""Training and evaluation samples on the stored feature maps: action windows and their conjugate windows.
+
+The action sample of a thread is its action window (:func:`actx.conjugates.action_window`: every feature step
+that overlaps an action frame), cut out of the thread's stored map. Training samples are cropped at random by
+the training loop (``cfg.train["crop"]``, :class:`actx.train.TemporalCrop`); evaluation uses whole windows
+(ActX 000 section 4.1.2: "at test time, temporal cropping is unnecessary").
+
+With a pairs table (actx.conjugates: one row per (action sample, conjugate sample), windows in frames), each
+training sample gets, per epoch, one of its rows, drawn by a generator seeded with (seed, epoch, index): the
+choice depends on nothing else, so a resumed run sees exactly the same pairs. The row gives both windows: for
+thread conjugates the sample window is the action window and the conjugate the pre- or post-action part of the
+thread (ActX 4.1); for "imperfect" conjugates the sample window is the table's temporal crop and the conjugate
+the window right before or after it (ActX 4.2). A sample without any row still trains: its conjugate is a
+zero-length map, so its ``"cmask"`` row is all False (see
+:func:`actx.experiments.methods.optional_conjugates`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from actx.conjugates import action_window
+from actx.features import FeatureStore, frames_to_steps
+
+# Pairs-table kinds whose conjugates are windows of stored video maps. "still" conjugates are generated images
+# (VOC-style still-image experiment), which have no video feature map.
+VIDEO_KINDS = ("thread", "imperfect", "neighbour")
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def action_steps(record: Any, total_steps: int, time_stride: int = 8) -> tuple[int, int]:
+    """The record's action window as feature steps [s, e) of its stored map."""
+    a0, a1 = action_window(record, time_stride)
+    return frames_to_steps(a0, a1, time_stride, total_steps)
+
+
+def _frame_steps(start: int, end: int, time_stride: int, total: int, what: str) -> tuple[int, int]:
+    if start % time_stride or end % time_stride:
+        raise ValueError(f"{what}: window [{start}, {end}) is not aligned to the feature stride "
+                         f"{time_stride}")
+    s, e = frames_to_steps(int(start), int(end), time_stride, total)
+    if e - s != (end - start) // time_stride:
+        raise ValueError(f"{what}: window [{start}, {end}) reaches past the stored map's {total} steps")
+    return s, e
+
+
+class WindowSamples(Dataset):
+    """Action windows of ``records`` as samples ``{"f": (D, T, h, w) float16, "y": (C,), "index"}``, plus
+    ``"cf"`` (D, T', h, w) when ``pairs`` is given.
+
+    store        the feature store holding every record (and conjugate) for ``stream``
+    records      records with ``.id``, ``.labels``, ``.extra["action_frames"]`` and ``.extra["frames"]``
+    classes      the class order of ``"y"``
+    pairs        a pairs table (actx.conjugates COLUMNS) or None (no conjugates)
+    time_stride  frames per feature step (the pairs' windows are in frames aligned to it)
+    seed         seeds the per-epoch conjugate choice with (seed, epoch, index)
+    transform    applied to every map read (``"f"`` and ``"cf"``), e.g. a fixed feature normalisation
+    """
+
+    def __init__(self, store: FeatureStore, records: Sequence[Any], classes: Sequence[str],
+                 stream: str = "rgb", pairs: pd.DataFrame | None = None, time_stride: int = 8, seed: int = 0,
+                 transform: Transform | None = None):
+        self.store, self.stream, self.classes = store, stream, tuple(classes)
+        self.time_stride, self.seed, self.epoch, self.transform = int(time_stride), int(seed), 0, transform
+        self.ids = [r.id for r in records]
+        missing = sorted({i for i in self.ids if not store.has(i, stream)})
+        if missing:
+            raise KeyError(f"{store.root}: {len(missing)} of {len(self.ids)} clips have no {stream!r} "
+                           f"features, e.g. {missing[:5]}; extract them with actx.features.ensure_features")
+        index = {c: k for k, c in enumerate(self.classes)}
+        self.labels = np.zeros((len(records), len(self.classes)), dtype=np.float32)  # (N, C)
+        for i, r in enumerate(records):
+            unknown = [lab for lab in r.labels if lab not in index]
+            if unknown:
+                raise ValueError(f"record {r.id!r} has labels {unknown} not in the classes {self.classes}")
+            self.labels[i, [index[lab] for lab in r.labels]] = 1.0
+        self.windows = [action_steps(r, self._steps(r.id), self.time_stride) for r in records]  # steps [s, e)
+        frames = [action_window(r, self.time_stride) for r in records]
+        self.frames = np.array(frames, dtype=np.int64).reshape(-1, 2)  # (N, 2) action-window frames [a0, a1)
+        self.options = None if pairs is None else self._options(pairs)
+
+    def _steps(self, clip_id: str) -> int:
+        return int(self.store.entry(clip_id, self.stream)["shape"][1])
+
+    def _options(self, pairs: pd.DataFrame) -> list[list[tuple[tuple[int, int], str, tuple[int, int]]]]:
+        """Per sample, its rows as (sample steps, conjugate id, conjugate steps), in table order."""
+        pairs = pairs[pairs["sample_id"].isin(set(self.ids))]  # rows of other samples play no part
+        kinds = sorted(set(pairs["kind"]) - set(VIDEO_KINDS))
+        if kinds:
+            raise ValueError(f"pairs of kind {kinds} have no video feature map (only {VIDEO_KINDS} do)")
+        absent = sorted({c for c in pairs["conjugate_id"] if not self.store.has(c, self.stream)})
+        if absent:
+            raise KeyError(f"{self.store.root}: conjugate clips without {self.stream!r} features, e.g. "
+                           f"{absent[:5]}; extract them with actx.features.ensure_features")
+        rows: dict[str, list] = {}
+        for row in pairs.itertuples(index=False):
+            what = f"pair {row.sample_id} -> {row.conjugate_id}"
+            sample = _frame_steps(row.sample_start, row.sample_end, self.time_stride,
+                                  self._steps(row.sample_id), what)
+            conj = _frame_steps(row.conjugate_start, row.conjugate_end, self.time_stride,
+                                self._steps(row.conjugate_id), what)
+            rows.setdefault(row.sample_id, []).append((sample, row.conjugate_id, conj))
+        return [rows.get(i, []) for i in self.ids]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's conjugate choices (the training loop calls it before every epoch)."""
+        self.epoch = int(epoch)
+
+    def choice(self, i: int, epoch: int | None = None) -> int | None:
+        """Which of sample i's pairs rows it gets in ``epoch`` (default: the current one), or None."""
+        if self.options is None or not self.options[i]:
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), int(i)])
+        return int(rng.integers(len(self.options[i])))
+
+    def conjugate_counts(self) -> np.ndarray:
+        """(N,) number of conjugate windows per sample (0 without a pairs table)."""
+        return np.array([0 if self.options is None else len(o) for o in self.options])
+
+    def _read(self, clip_id: str, start: int, end: int) -> torch.Tensor:
+        fmap = self.store.load(clip_id, self.stream, mmap=True)  # (D, T', h, w) float16 memory map
+        f = torch.from_numpy(np.array(fmap[:, start:end]))  # (D, T, h, w): only these steps are read
+        return f if self.transform is None else self.transform(f)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        s, e = self.windows[i]
+        item: dict[str, Any] = {"y": torch.from_numpy(self.labels[i]), "index": i}
+        if self.options is None:
+            item["f"] = self._read(self.ids[i], s, e)
+            return item
+        j = self.choice(i)
+        if j is None:
+            item["f"] = self._read(self.ids[i], s, e)
+            d, _, h, w = self.store.entry(self.ids[i], self.stream)["shape"]
+            item["cf"] = torch.zeros((d, 0, h, w), dtype=item["f"].dtype)  # (D, 0, h, w): no conjugate
+            return item
+        sample, conj_id, (cs, ce) = self.options[i][j]
+        s, e = sample
+        item["f"] = self._read(self.ids[i], s, e)
+        item["cf"] = self._read(conj_id, cs, ce)
+        return item
