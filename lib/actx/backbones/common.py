@@ -41,30 +41,10 @@ def _symmetric_if_possible(kernel: Sequence[int], stride: Sequence[int], dilatio
     return tuple(pads)
 
 
-class Conv2dSame(nn.Conv2d):
-    """``nn.Conv2d`` with TF "SAME" padding. Stride-1 odd kernels pad statically (the fast path, friendly to
-    channels_last); strided convs pad per call, as SAME depends on the input size (asymmetric if even)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1,
-                 groups: int = 1, bias: bool = True):
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation,
-                         groups=groups, bias=bias)
-        static = _symmetric_if_possible(self.kernel_size, self.stride, self.dilation)
-        self._dynamic = static is None
-        if static is not None:
-            self.padding = static
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._dynamic:
-            (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
-            top, bottom = same_pad_amounts(x.shape[-2], kh, sh, dh)
-            left, right = same_pad_amounts(x.shape[-1], kw, sw, dw)
-            x = F.pad(x, (left, right, top, bottom))
-        return super().forward(x)
-
-
-class Conv3dSame(nn.Conv3d):
-    """``nn.Conv3d`` with TF "SAME" padding (see :class:`Conv2dSame`)."""
+class _SamePadding:
+    """TF "SAME" padding for a torch conv of any dimension. Stride-1 odd kernels pad statically (the fast path,
+    friendly to channels_last); strided convs pad per call, as SAME depends on the input size (asymmetric if
+    even)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1,
                  groups: int = 1, bias: bool = True):
@@ -78,11 +58,19 @@ class Conv3dSame(nn.Conv3d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._dynamic:
             pads: list[int] = []
-            for axis in (-1, -2, -3):  # F.pad takes the last axis first
+            for axis in range(-1, -len(self.kernel_size) - 1, -1):  # F.pad takes the last axis first
                 pads += same_pad_amounts(x.shape[axis], self.kernel_size[axis], self.stride[axis],
                                          self.dilation[axis])
             x = F.pad(x, pads)
         return super().forward(x)
+
+
+class Conv2dSame(_SamePadding, nn.Conv2d):
+    """``nn.Conv2d`` with TF "SAME" padding (see :class:`_SamePadding`)."""
+
+
+class Conv3dSame(_SamePadding, nn.Conv3d):
+    """``nn.Conv3d`` with TF "SAME" padding (see :class:`_SamePadding`)."""
 
 
 def max_pool3d_same(x: torch.Tensor, kernel: Sequence[int], stride: Sequence[int]) -> torch.Tensor:
