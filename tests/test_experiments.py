@@ -259,3 +259,15 @@ def test_voxel_norm_scale_gives_training_voxels_unit_mean_norm(bench):
     assert norms.mean() == pytest.approx(1.0, rel=1e-4)
     f = torch.from_numpy(np.array(store.load(train[0].id, "rgb")))
     assert scale(f).dtype == torch.float32 and (scale(f) >= 0).all()  # non-negative maps stay non-negative
+
+
+def test_paper_map_gives_reported_numbers_and_nan_for_the_rest():
+    import math
+
+    from actx.experiments import PAPER_MAP, paper_map
+
+    assert paper_map("ActionThread", "actx", "rgb+flow") == 63.1  # ActX Table 1
+    assert paper_map("Hollywood2", "eep_actx", "rgb") == 76.0     # ActX Table 2
+    assert math.isnan(paper_map("Hollywood2", "actx_no_satt", "rgb"))  # not in Table 2
+    assert math.isnan(paper_map("ActionThread", "actx", "flow"))        # no flow-only column
+    assert set(PAPER_MAP) == {"ActionThread", "Hollywood2"}

@@ -16,6 +16,7 @@ from .fusion import late_fusion
 from .grounding import SPACE_STRIDE, actor_grids, grounding, grounding_table
 from .methods import (METHODS, MULTI_LABEL, Method, count_parameters, get_method, optional_conjugates,
                       uses_conjugates)
+from .paper import PAPER_MAP, PAPER_PARAMS, paper_map
 from .normalise import NORMALISATION, Scale, feature_transform, normalisation_recipe, voxel_norm_scale
 from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RunMismatch, RunResult, benchmark_splits,
                      load_run, recipe_for, run, run_dir)
@@ -23,7 +24,7 @@ from .samples import VIDEO_KINDS, WindowSamples, action_steps
 from .scoring import METRIC_NAMES, class_ap, softmax, split_metrics
 from .tables import FUSED, results_table, stream_result
 
-__all__ = [
+__all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map", 
     "EVAL_SPLITS", "FUSED", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
     "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "SPACE_STRIDE", "Scale", "VIDEO_KINDS",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
