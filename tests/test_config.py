@@ -70,3 +70,13 @@ def test_setup_prints_the_environment(tmp_path, capsys, monkeypatch):
         assert key in out
     assert cfg.cache.is_dir() and cfg.figures.is_dir() and cfg.seed == 1
     assert cfg.figures == tmp_path / "figures" / "ci"
+
+
+def test_reuse_freed_memory_is_idempotent_and_reported():
+    import platform
+
+    from actx.config import environment_report, reuse_freed_memory
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert reuse_freed_memory() is expected and reuse_freed_memory() is expected
+    assert environment_report()["allocator"].startswith("glibc" if expected else "the platform")

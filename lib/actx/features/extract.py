@@ -334,8 +334,9 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     compile       ``torch.compile`` the backbone (dynamic=False; about 40 s per input shape on a 2-core CPU)
     returns       an :class:`ExtractSummary` (also printed when ``progress``)
     """
-    from actx.config import choose_device
+    from actx.config import choose_device, reuse_freed_memory
 
+    reuse_freed_memory()
     if stream not in STREAMS:
         raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
     if stream == "flow" and flow_method not in METHODS:

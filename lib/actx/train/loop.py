@@ -26,6 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
+from actx.config import reuse_freed_memory
+
 from . import checkpoint, parallel, precision
 from .batching import IndexedDataset, TemporalCrop, collate_maps
 from .settings import TrainSettings
@@ -186,6 +188,7 @@ def fit(model: nn.Module, objective: Objective, train_set: Any, settings: TrainS
     (same device and library versions). The initial weights are the caller's: seed before building the head.
     """
     out_dir = Path(out_dir)
+    reuse_freed_memory()  # no page faults on every step's tensors (actx.config.MMAP_THRESHOLD)
     ctx = parallel.init(device)
     model.to(ctx.device)
     ident = checkpoint.identity(settings.result_dict(), model)
