@@ -42,7 +42,7 @@ from typing import Callable
 import torch
 
 from actx import ops
-from actx.config import make_config
+from actx.config import make_config, reuse_freed_memory
 from actx.data.synthetic import CLASSES
 from actx.models import ActXHead, AvgPoolHead, actx_objective, classification_objective
 
@@ -212,11 +212,17 @@ def main() -> None:
     parser.add_argument("--long-steps", type=int, default=LONG_STEPS, help="time steps of the memory run")
     parser.add_argument("--long-batch", type=int, default=LONG_BATCH, help="samples of the memory run")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--allocator", choices=("reuse", "default"), default="reuse",
+                        help="reuse: keep freed memory as actx.train.fit does (actx.config.reuse_freed_memory); "
+                             "default: the C library's own settings")
     parser.add_argument("--profile-ops", action="store_true",
                         help="also print torch.profiler's op table of the ActX step")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    allocator = "the C library's defaults"
+    if args.allocator == "reuse" and reuse_freed_memory():
+        allocator = "glibc, freed memory kept for reuse as in training (actx.config.reuse_freed_memory)"
     cfg = make_config(args.profile, device=args.device)
     kind = "cuda" if cfg.device.startswith("cuda") else "cpu"
     peak_n = args.peak_n or PEAK_N[kind]
@@ -225,7 +231,7 @@ def main() -> None:
     print(f"profile {args.profile}, {cfg.device} ({where}), torch {torch.__version__}, float32: batch "
           f"{z['batch']}, D {FEATURE_CHANNELS}, sample {z['steps']} x {z['h']} x {z['w']}, conjugate "
           f"{z['conj']} x {z['h']} x {z['w']}, {len(CLASSES)} classes; medians of {args.reps} rounds in "
-          f"turns after {args.warmup} warm-up")
+          f"turns after {args.warmup} warm-up; allocator: {allocator}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if kind == "cpu" and load > 0.5 * (os.cpu_count() or 1):
         print(f"note: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for the "

@@ -72,6 +72,33 @@ def test_maps_and_theta_follow_eq_5_to_7(dense):
     assert torch.allclose(out["F_s"], f_s, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel,size", [((3, 3, 3), (4, 4, 6)), ((1, 3, 3), (2, 3, 1)), ((5, 1, 3), (1, 2, 7)),
+                                         ((1, 1, 1), (3, 2, 2))])
+def test_few_channel_conv3d_is_conv3d_with_same_padding(kernel, size):
+    from actx.models.actx_head import few_channel_conv3d
+    g = torch.Generator().manual_seed(30)
+    f = torch.randn(3, 5, *size, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 5, *kernel, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, generator=g, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.conv3d(f, w, b, padding=tuple(k // 2 for k in kernel))
+    out = few_channel_conv3d(f, w, b)
+    probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    grads_ref = torch.autograd.grad((ref * probe).sum(), (f, w, b))
+    grads = torch.autograd.grad((out * probe).sum(), (f, w, b))
+    assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-12)
+    assert all(torch.allclose(a, r, atol=1e-12) for a, r in zip(grads, grads_ref))
+
+
+def test_pool_of_several_maps_is_each_map_pooled():
+    from actx.models.actx_head import pool
+    g = torch.Generator().manual_seed(31)
+    theta, w = torch.rand(2, 4, 3, 2, 2, generator=g), torch.rand(2, 2, 3, 2, 2, generator=g)
+    both = pool(theta, w)  # (B, 2, D)
+    for k in range(2):
+        ref = (theta * w[:, k, None]).sum((2, 3, 4)) / w[:, k].sum((1, 2, 3))[:, None]
+        assert torch.allclose(both[:, k], ref, atol=1e-6) and torch.allclose(pool(theta, w[:, k]), ref, atol=1e-6)
+
+
 def test_alpha_zero_gives_half_and_beta_zero_gives_average_pooling():
     b = _batch()
     out = _head(alpha=0.0, beta=0.0)(b["f"], b["mask"])
@@ -110,6 +137,46 @@ def test_padding_with_garbage_changes_nothing():
     for k in ("S", "C", "S_act", "S_att"):
         assert torch.allclose(got[k][:, :T - 1], ref[k], atol=1e-6)
         assert (got[k][:, T - 1:] == 0).all()
+
+
+def _reference_forward(head, f, mask):
+    """ActX Eq. 5-7 with the library's plain operators only: conv3d for phi / psi, relu(F + conv(F)), einsum
+    pooling. The head's fused paths (few_channel_conv3d, _ThetaPool) must give the same values and
+    gradients."""
+    m = mask[:, :, None, None]
+    fz = f * mask[:, None, :, None, None]
+    dims = (1, 2, 3)
+    pad = tuple(k // 2 for k in head.phi.kernel_size)
+    phi = torch.nn.functional.conv3d(fz, head.phi.weight, head.phi.bias, padding=pad)[:, 0]
+    psi = torch.nn.functional.conv3d(fz, head.psi.weight, head.psi.bias, padding=pad)[:, 0]
+    s_act = torch.sigmoid(head.alpha * ops.percent(ops.attnorm(phi, dims, m), head.rho, dims, m)) * m
+    e = (head.beta * ops.attnorm(psi, dims, m)).masked_fill(~m, float("-inf"))
+    s = s_act * e.flatten(1).softmax(1).view_as(e)
+    c = (1 - s_act) * m
+    theta = torch.relu(fz + head.theta_conv(fz)) * mask[:, None, :, None, None]
+    f_s = torch.einsum("bdthw,bthw->bd", theta, s) / s.flatten(1).sum(1, keepdim=True)
+    f_c = torch.einsum("bdthw,bthw->bd", theta, c) / c.flatten(1).sum(1, keepdim=True)
+    return {"logits": head.classifier(torch.cat([f_s, f_c], 1)), "theta": theta, "S": s}
+
+
+@pytest.mark.parametrize("uses", ["logits", "logits+theta", "logits+input"])
+def test_fused_head_paths_match_plain_autograd(uses):
+    b = _batch(13)
+    head = _head(rho=40.0).double()
+    torch.nn.init.normal_(head.theta_conv.weight, std=0.5)  # some channels' scale 1 + w turns negative
+    torch.nn.init.normal_(head.theta_conv.bias, std=0.3)
+    f = (b["f"].double() - 0.3).requires_grad_(uses == "logits+input")  # mixed signs: relu is active both ways
+    probe = torch.randn(B, D, T, H, W, generator=_gen(14), dtype=torch.float64)
+
+    def loss(out):
+        value = (out["logits"] ** 2).sum() + (out["S"] * probe[:, 0]).sum()
+        return value + ((out["theta"] * probe).sum() if uses == "logits+theta" else 0.0)
+
+    params = [p for p in head.parameters()] + ([f] if f.requires_grad else [])
+    got = torch.autograd.grad(loss(head(f, b["mask"])), params)
+    ref = torch.autograd.grad(loss(_reference_forward(head, f, b["mask"])), params)
+    for g, r in zip(got, ref):
+        assert torch.allclose(g, r, atol=1e-10, rtol=1e-8)
 
 
 def test_constant_map_gives_no_nan():

@@ -105,3 +105,50 @@ def test_voxel_helpers_match_order():
     assert torch.equal(v[1, 5], f[1, :, 1, 0, 1])  # voxel 5 = (t=1, h=0, w=1)
     m = ops.voxel_mask(torch.tensor([[True, False], [True, True]]), f.shape)
     assert m.tolist()[0] == [True] * 4 + [False] * 4 and m[1].all()
+
+
+def test_eta_cosine_is_the_cosine_of_the_two_poolings_with_masks_chunks_and_gradients():
+    x = torch.randn(2, 13, 6, generator=_gen(20), dtype=torch.float64, requires_grad=True)
+    z = torch.randn(2, 9, 6, generator=_gen(21), dtype=torch.float64, requires_grad=True)
+    xm = torch.tensor([[1] * 13, [1] * 10 + [0] * 3], dtype=torch.bool)
+    zm = torch.tensor([[1] * 9, [1] * 5 + [0] * 4], dtype=torch.bool)
+    w = torch.rand(2, 13, generator=_gen(22), dtype=torch.float64)
+    xr = torch.where(xm[..., None], x, 0.0)  # the reference: padded rows of X are zeros, never attended to
+    own, other = ops.eta(xr, xr, 4.0, xm), ops.eta(xr, z, 4.0, zm)
+    ref = torch.nn.functional.cosine_similarity(own, other, dim=-1) * xm
+    gx, gz = torch.autograd.grad((ref * w).sum(), (x, z))
+    for chunk in (None, 4):
+        out = ops.eta_cosine(x, z, 4.0, xm, zm, chunk=chunk)
+        cx, cz = torch.autograd.grad((out * w).sum(), (x, z))
+        assert torch.allclose(out, ref, atol=1e-12)
+        assert torch.allclose(cx, gx, atol=1e-10) and torch.allclose(cz, gz, atol=1e-10)
+    assert bool((out[1, 10:] == 0).all())
+
+
+def test_row_cosine_matches_torch_including_zero_vectors():
+    a, b = torch.randn(3, 5, 7, generator=_gen(23)), torch.randn(3, 5, 7, generator=_gen(24))
+    a[0, 0] = 0.0
+    ref = torch.nn.functional.cosine_similarity(a, b, dim=-1)
+    assert torch.allclose(ops.row_cosine(a, b), ref, atol=1e-6)
+    assert ops.row_cosine(a, b)[0, 0] == 0.0
+
+
+def test_eta_zero_vector_is_similar_to_nothing():
+    x = torch.zeros(1, 1, 4)
+    z = torch.tensor([[[1.0, 0, 0, 0], [0, 5.0, 0, 0]]])
+    assert torch.allclose(ops.eta(x, z, 100.0), z.mean(1, keepdim=True))  # uniform weights, no NaN
+
+
+@pytest.mark.parametrize("rho", [0.0, 12.5, 30.0, 50.0, 100.0])
+def test_unmasked_fast_paths_equal_the_masked_rule(rho):
+    x = torch.randn(3, 2, 5, 4, generator=_gen(25), dtype=torch.float64)
+    garbage = torch.full((3, 2, 1, 4), 1e6, dtype=torch.float64)
+    padded = torch.cat([x, garbage], 2)  # (3, 2, 6, 4): one padded time step
+    mask = torch.ones(3, 1, 6, 1, dtype=torch.bool)
+    mask[:, :, 5] = False
+    for op in (lambda v, m: ops.attnorm(v, (1, 2, 3), m), lambda v, m: ops.percent(v, rho, (1, 2, 3), m)):
+        fast = op(x, None)
+        assert torch.allclose(fast, op(x, torch.ones(1, 1, 5, 1, dtype=torch.bool)), atol=1e-12)
+        assert torch.allclose(fast, op(padded, mask)[:, :, :5], atol=1e-12)
+    with pytest.raises(ValueError, match="broadcast"):
+        ops.attnorm(x, 1, torch.ones(2, 2, dtype=torch.bool))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from actx.ops import ETA_CHUNK, eta
+from actx.ops import ETA_CHUNK, eta_cosine
 
 
 def _check(x: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None, x_mask, z_mask) -> None:
@@ -34,17 +34,12 @@ def _check(x: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None, x_mask, z_m
 def cross_video_cosine(x: torch.Tensor, z: torch.Tensor, gamma: float, x_mask: torch.Tensor | None = None,
                        z_mask: torch.Tensor | None = None, chunk: int | None = ETA_CHUNK) -> torch.Tensor:
     """cos(eta(x_i, X), eta(x_i, Z)) for every voxel x_i of X (ActX Eq. 2-4): x (B, N, D), z (B, M, D) ->
-    (B, N).
+    (B, N), computed by :func:`actx.ops.eta_cosine`.
 
     Padded rows of x give 0 and are never attended to; padded rows of z are never attended to.
     """
     _check(x, z, None, x_mask, z_mask)
-    if x_mask is not None:
-        x = torch.where(x_mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
-    in_x = eta(x, x, gamma, z_mask=x_mask, chunk=chunk)  # (B, N, D): amount of x_i in X
-    in_z = eta(x, z, gamma, z_mask=z_mask, chunk=chunk)  # (B, N, D): amount of x_i in Z
-    cos = F.cosine_similarity(in_x, in_z, dim=-1)  # (B, N)
-    return cos if x_mask is None else cos * x_mask
+    return eta_cosine(x, z, gamma, x_mask, z_mask, chunk)
 
 
 def weighted_voxel_mean(values: torch.Tensor, weights: torch.Tensor, x_mask: torch.Tensor | None = None

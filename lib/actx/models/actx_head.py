@@ -18,6 +18,10 @@ flat ``"voxel_mask"``), so the training objective can use theta(F) instead (``lo
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -40,14 +44,20 @@ DENSE_THETA = False
 def pool(theta: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Weighted average pooling (ActX Eq. 6): sum_i w_i theta_i / sum_i w_i.
 
-    theta (B, D, T, H, W), w (B, T, H, W) -> (B, D).
+    theta (B, D, T, H, W), w (B, T, H, W) -> (B, D); or several maps at once, w (B, K, T, H, W) -> (B, K, D)
+    (one batched product for S and C instead of two matrix-vector products).
 
     Weights are non-negative and 0 at padded voxels; the denominator is floored at the dtype's smallest normal
     number, so a sample with no weight at all pools to 0.
     """
-    num = torch.einsum("bdn,bn->bd", theta.flatten(2), w.flatten(1))  # (B, D)
-    den = w.flatten(1).sum(1, keepdim=True)  # (B, 1)
-    return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+    many = w.dim() == theta.dim()
+    wk = w.flatten(2) if many else w.flatten(1)[:, None]  # (B, K, N)
+    # theta's own (B, D, N) layout on the left: the backward pass then writes theta's gradient in that layout
+    # too (a transposed gradient makes the element-wise backward passes through relu several times slower)
+    num = torch.bmm(theta.flatten(2), wk.transpose(1, 2)).transpose(1, 2)  # (B, K, D)
+    den = wk.sum(2, keepdim=True)  # (B, K, 1)
+    out = num / den.clamp_min(torch.finfo(den.dtype).tiny)
+    return out if many else out[:, 0]
 
 
 def pool_per_step(theta: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -55,6 +65,122 @@ def pool_per_step(theta: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     num = torch.einsum("bdthw,bthw->btd", theta, w)  # (B, T, D)
     den = w.flatten(2).sum(2)[..., None]  # (B, T, 1)
     return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+
+@functools.lru_cache(maxsize=64)
+def _shift_index(size: tuple[int, int, int], kernel: tuple[int, int, int], device: str
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each kernel offset reads, for a (T, H, W) map (N = T*H*W voxels, K = kt*kh*kw offsets in conv3d's
+    (kt, kh, kw) order, responses laid out (k*N + n)-flat):
+
+    src (N, K): for output voxel n and offset k, the response it adds, K*N (a zero slot) in the padding;
+    dst (K*N,): for each response, the output voxel it is added to, N (a zero slot) when none. For a fixed
+    offset the shift is one-to-one, so every response feeds at most one output and dst is well defined.
+    """
+    grids = torch.meshgrid(*(torch.arange(n) for n in size), indexing="ij")  # 3 x (T, H, W)
+    n, k_all, cols = math.prod(size), math.prod(kernel), []
+    for k, offset in enumerate(itertools.product(*(range(-(s // 2), s // 2 + 1) for s in kernel))):
+        src = [g + o for g, o in zip(grids, offset)]
+        inside = torch.stack([(p >= 0) & (p < lim) for p, lim in zip(src, size)]).all(0)
+        flat = (src[0] * size[1] + src[1]) * size[2] + src[2] + k * n
+        cols.append(torch.where(inside, flat, k_all * n).flatten())
+    src = torch.stack(cols, 1)  # (N, K)
+    dst = torch.full((k_all * n + 1,), n, dtype=torch.long)
+    dst[src.flatten()] = torch.arange(n).repeat_interleave(k_all)  # padding reads all land in the extra slot
+    return src.to(device), dst[:-1].to(device)
+
+
+class _ShiftSum(torch.autograd.Function):
+    """out[..., n] = sum_k y[..., src[n, k]] (zero where src is the padding slot), y (..., K*N) -> (..., N).
+
+    The backward pass is a gather as well (grad_y[..., p] = grad_out[..., dst[p]]), not a scatter-add."""
+
+    @staticmethod
+    def forward(ctx, y, src, dst):
+        ctx.save_for_backward(dst)
+        padded = torch.cat([y, y.new_zeros(*y.shape[:-1], 1)], -1)  # (..., K*N + 1)
+        return padded[..., src].sum(-1)  # (..., N)
+
+    @staticmethod
+    def backward(ctx, g):
+        (dst,) = ctx.saved_tensors
+        padded = torch.cat([g, g.new_zeros(*g.shape[:-1], 1)], -1)  # (..., N + 1)
+        return padded[..., dst], None, None
+
+
+def few_channel_conv3d(f: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """F.conv3d(f, weight, bias) with 'same' zero padding, for very few output channels (phi and psi).
+
+    f (B, D, T, H, W), weight (O, D, kt, kh, kw) with odd sizes, bias (O,) -> (B, O, T, H, W). One
+    matrix product (a 1x1 convolution with O*K outputs) gives every voxel's response to every kernel offset,
+    y (B, O*K, N) with K = kt*kh*kw, and each output voxel sums the K responses of its neighbours (a gather).
+    The arithmetic is conv3d's; a library convolution with O = 2 output channels runs far below the
+    matrix-product rate (2x slower on CPU here).
+    """
+    b, d, t, h, w = f.shape
+    o, kernel = weight.shape[0], tuple(weight.shape[2:])
+    k, n = math.prod(kernel), t * h * w
+    w2 = weight.flatten(2).transpose(1, 2).reshape(o * k, d)  # (O*K, D), rows (o, kt, kh, kw)
+    y = F.conv1d(f.flatten(2), w2[:, :, None]).view(b, o, k * n)  # (B, O, K*N): response per offset
+    out = _ShiftSum.apply(y, *_shift_index((t, h, w), kernel, str(f.device)))  # (B, O, N)
+    return (out + bias.view(1, o, 1)).view(b, o, t, h, w)
+
+
+class _ThetaPool(torch.autograd.Function):
+    """theta = relu(scale * f + bias) (the channel-wise theta of ActX 3.3) and Eq. 6's numerators
+    sum_n w_kn theta_n, in one autograd node.
+
+    f (B, D, N) with zeros at padded voxels, scale and bias (D,), w (B, K, N) non-negative and 0 at padded
+    voxels, real (B, 1, N) 1. at real voxels and 0. at padded ones (or None) -> theta (B, D, N), 0 at padded
+    voxels, and num (B, D, K).
+
+    When only the pooled numerators are used (the ActX training step), the backward pass never builds the
+    (B, D, N) gradient of theta: with live = theta > 0 (relu's gradient mask),
+      d scale_d = sum_{b,k} g_bdk sum_n w_bkn live_bdn f_bdn,
+      d bias_d = sum_{b,k} g_bdk sum_n w_bkn live_bdn,
+    two batched products with w. Otherwise (theta's gradient is used too, or f needs one) the gradient goes
+    through theta as plain autograd would send it.
+    """
+
+    @staticmethod
+    def forward(ctx, f, scale, bias, w, real):
+        theta = torch.addcmul(bias[:, None], f, scale[:, None]).clamp_min_(0.0)  # (B, D, N)
+        if real is not None:
+            theta = theta.mul_(real)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(f, scale, w, theta)
+        return theta, torch.bmm(theta, w.transpose(1, 2))  # (B, D, N), (B, D, K)
+
+    @staticmethod
+    def backward(ctx, g_theta, g_num):
+        f, scale, w, theta = ctx.saved_tensors
+        need_f, need_scale, need_bias, need_w = ctx.needs_input_grad[:4]
+        g_f = g_scale = g_bias = g_w = None
+        if g_num is not None and need_w:
+            g_w = torch.bmm(g_num.transpose(1, 2), theta)  # (B, K, N)
+        # relu's gradient mask as 0. / 1.: theta >= 0, so sign(theta) is 1 exactly where theta > 0 (a float
+        # mask: element-wise work with bool tensors runs 5-30x slower on CPU)
+        live = torch.sign(theta)  # (B, D, N)
+        if g_theta is None and not need_f:
+            if g_num is None:
+                return None, None, None, g_w, None
+            wt = w.transpose(1, 2)  # (B, N, K)
+            if need_scale:
+                g_scale = (g_num * torch.bmm(live * f, wt)).sum((0, 2))  # per_map (B, D, K)
+            if need_bias:
+                g_bias = (g_num * torch.bmm(live, wt)).sum((0, 2))
+            return None, g_scale, g_bias, g_w, None
+        g_pre = g_theta if g_theta is not None else torch.zeros_like(theta)
+        if g_num is not None:
+            g_pre = g_pre + torch.bmm(g_num, w)  # (B, D, N)
+        g_pre = g_pre * live
+        if need_scale:
+            g_scale = (g_pre * f).sum((0, 2))
+        if need_bias:
+            g_bias = g_pre.sum((0, 2))
+        if need_f:
+            g_f = g_pre * scale[:, None]
+        return g_f, g_scale, g_bias, g_w, None
 
 
 class ActXHead(nn.Module):
@@ -94,28 +220,38 @@ class ActXHead(nn.Module):
     def theta(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """theta(F) = relu(F + conv3d_1x1x1(F)) (ActX section 3.3). (B, D, T, H, W), 0 at padded steps."""
         mask = ops.time_mask(f, mask)
-        return self._theta(ops.zero_padding(f, mask), mask)
+        return self._theta(ops.zero_padding(f, mask), mask)[0]
 
     def maps(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """S_act, S_att, S and C (ActX Eq. 5, 7), each (B, T, H, W) and 0 at padded time steps."""
         mask = ops.time_mask(f, mask)
         return self._maps(ops.zero_padding(f, mask), mask)
 
-    def _theta(self, f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _theta(self, f: torch.Tensor, mask: torch.Tensor, w: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """theta(F) (B, D, T, H, W), 0 at padded steps, and with maps w (B, K, T, H, W) also Eq. 6's pooled
+        features (B, K, D)."""
         conv = self.theta_conv
-        if conv.groups == 1:
-            g = conv(f)  # dense 1x1x1 convolution
-        else:  # the channel-wise 1x1x1 convolution as a broadcast multiply-add: same function, much faster
-            g = f * conv.weight.view(1, -1, 1, 1, 1) + conv.bias.view(1, -1, 1, 1, 1)
-        return ops.zero_padding(F.relu(f + g), mask)  # (B, D, T, H, W)
+        if conv.groups == 1:  # dense 1x1x1 convolution
+            theta = ops.zero_padding(F.relu(f + conv(f)), mask)
+            return theta, None if w is None else pool(theta, w)
+        # channel-wise: f + (w f + b) = (1 + w) f + b, with pooling in one node (_ThetaPool)
+        b, d = f.shape[:2]
+        real = None if bool(mask.all()) else ops.voxel_mask(mask, f.shape)[:, None].to(f.dtype)  # (B, 1, N)
+        maps = torch.zeros(b, 1, f[0, 0].numel(), dtype=f.dtype, device=f.device) if w is None else w.flatten(2)
+        theta, num = _ThetaPool.apply(f.flatten(2), 1.0 + conv.weight.view(d), conv.bias, maps, real)
+        theta = theta.view(f.shape)
+        if w is None:
+            return theta, None
+        den = maps.sum(2)[..., None]  # (B, K, 1)
+        return theta, num.transpose(1, 2) / den.clamp_min(torch.finfo(den.dtype).tiny)  # (B, K, D)
 
     def _maps(self, f: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         m = mask[:, :, None, None]  # (B, T, 1, 1)
         dims = (1, 2, 3)  # (t, h, w): the whole video volume of one sample
-        # phi and psi in one convolution call (two output channels): the same as two calls, cheaper.
-        weight = torch.cat([self.phi.weight, self.psi.weight])  # (2, D, kt, kh, kw)
+        weight = torch.cat([self.phi.weight, self.psi.weight])  # (2, D, kt, kh, kw): phi and psi together
         bias = torch.cat([self.phi.bias, self.psi.bias])  # (2,)
-        conf = F.conv3d(f, weight, bias, padding=self.phi.padding)  # (B, 2, T, H, W)
+        conf = few_channel_conv3d(f, weight, bias)  # (B, 2, T, H, W)
         a = ops.percent(ops.attnorm(conf[:, 0], dims, m), self.rho, dims, m)  # (B, T, H, W)
         s_act = torch.sigmoid(self.alpha * a) * m  # (B, T, H, W)
         e = (self.beta * ops.attnorm(conf[:, 1], dims, m)).masked_fill(~m, float("-inf"))
@@ -127,8 +263,8 @@ class ActXHead(nn.Module):
         mask = ops.time_mask(f, mask)
         f = ops.zero_padding(f, mask)
         out = self._maps(f, mask)
-        th = self._theta(f, mask)  # (B, D, T, H, W)
-        f_s, f_c = pool(th, out["S"]), pool(th, out["C"])  # (B, D) each
+        th, pooled = self._theta(f, mask, torch.stack([out["S"], out["C"]], 1))  # (B, D, T, H, W), (B, 2, D)
+        f_s, f_c = pooled.unbind(1)  # Eq. 6: (B, D) each
         out.update(logits=self.classifier(torch.cat([f_s, f_c], 1)), F_s=f_s, F_c=f_c, theta=th,
                    voxel_mask=ops.voxel_mask(mask, f.shape))
         return out
