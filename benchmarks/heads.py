@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/heads.py [--device cpu|cuda|auto] [--reps 15] [--profile-ops]
 
 Sizes are the default profile's training step, on random non-negative features (ReLU6-like, as the
-backbone's): batch ``cfg.train["batch_size"]``, D = 1280 (EfficientNet-Lite0's head), the action sample
-cropped to ``cfg.train["crop"]`` time steps, its conjugate a whole thread (``thread_frames / time_stride``
-steps), maps of ceil(128/32) x ceil(176/32) = 4 x 6 cells. No data set is needed.
+backbone's): batch ``cfg.train["batch_size"]``, D = 1280 (EfficientNet-Lite0's head), the action sample and
+its conjugate cropped to ``cfg.train["crop"]`` time steps (the training loop crops both; real batches of the
+default profile have 2-3 step conjugates padded to the batch's longest, so this is the largest step
+training runs), maps of ceil(128/32) x ceil(176/32) = 4 x 6 cells. No data set is needed.
 
 Measured side by side in one run, in turns (peak, ActX step, average-pooling step; ``--warmup`` untimed
-rounds, then ``--reps`` timed ones; medians):
+rounds, then ``--reps`` timed ones):
 
 - peak: a large float32 matrix multiplication (``--peak-n`` squared), 2 n^3 floating-point operations;
 - ActX: :func:`actx.models.actx_objective` on :class:`actx.models.ActXHead`, then ``loss.backward()``;
@@ -16,7 +17,10 @@ rounds, then ``--reps`` timed ones; medians):
 
 A step's operations are counted once with ``torch.utils.flop_counter.FlopCounterMode``: matrix products and
 convolutions, forward and backward (and the eta recomputation of checkpointed chunks); element-wise work such
-as normalisation and softmax counts 0. Achieved rate = counted operations / median time.
+as normalisation and softmax counts 0. Achieved rate = counted operations / time, with each call's time taken
+as the fastest of its rounds (timeit's rule: on a shared machine slower rounds measure interference, and a
+burst of it can hit the 0.1 s peak call and the 30 ms step unequally, which moves a ratio of medians by
++-10 %); the ratio of medians is printed beside it.
 
 Peak memory with and without eta chunking (:data:`actx.ops.ETA_CHUNK` rows vs ``chunk=None``) is measured on
 one step over a long clip (``--long-steps`` for the sample and the conjugate, ``--long-batch`` samples), for
@@ -26,7 +30,8 @@ CPU it comes from the allocation and free events of torch's CPU allocator that `
 ``torch.cuda.max_memory_allocated``; both give the peak of memory allocated during the step on top of what
 was allocated before it (inputs and weights excluded).
 
-The last line printed is ``heads ratio <value>``: the ActX step's achieved rate over the peak (target >= 0.5).
+The last line printed is ``heads ratio <value>``: the ActX step's achieved rate over the peak, both from their fastest
+rounds (target >= 0.5).
 """
 
 from __future__ import annotations
@@ -63,10 +68,13 @@ def map_size(cfg) -> tuple[int, int]:
 
 
 def step_sizes(cfg) -> dict[str, int]:
-    """Batch, sample steps (the training crop), conjugate steps (a whole thread), h, w of a training step."""
+    """Batch, sample steps, conjugate steps, h, w of a training step: the training loop crops the sample and
+    its conjugate to ``cfg.train["crop"]`` steps (actx.train.TemporalCrop crops both), so a conjugate holds
+    at most that many, and at most a whole thread."""
     h, w = map_size(cfg)
-    conj = math.ceil(int(cfg.data["thread_frames"]) / int(cfg.features["time_stride"]))
-    return dict(batch=int(cfg.train["batch_size"]), steps=int(cfg.train["crop"]), conj=conj, h=h, w=w)
+    crop = int(cfg.train["crop"])
+    thread = math.ceil(int(cfg.data["thread_frames"]) / int(cfg.features["time_stride"]))
+    return dict(batch=int(cfg.train["batch_size"]), steps=crop, conj=min(crop, thread), h=h, w=w)
 
 
 def random_batch(batch: int, channels: int, steps: int, conj_steps: int, hw: tuple[int, int], classes: int,
@@ -116,9 +124,10 @@ def sync(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved_medians(fns: dict[str, Callable[[], None]], reps: int, warmup: int, device: str
-                        ) -> dict[str, float]:
-    """Median seconds per call of each closure, timed in turns (one call of each per round) after warm-up."""
+def interleaved_times(fns: dict[str, Callable[[], None]], reps: int, warmup: int, device: str
+                      ) -> dict[str, list[float]]:
+    """Seconds per call of each closure over ``reps`` rounds, timed in turns (one call of each per round)
+    after ``warmup`` untimed rounds."""
     from tqdm.auto import tqdm
 
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -130,7 +139,7 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], reps: int, warmup: i
             sync(device)
             if r >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
 
 
 def peak_memory(fn: Callable[[], None], device: str) -> int:
@@ -171,7 +180,8 @@ def op_profile(fn: Callable[[], None], device: str, calls: int = 5, rows: int = 
 
 
 def rates(cfg, reps: int, warmup: int, peak_n: int) -> tuple[dict, dict, dict]:
-    """Operations counted, median seconds, and the closures of the peak matmul, ActX and pooling steps."""
+    """Operations counted, seconds of every timed round, and the closures of the peak matmul, ActX and
+    pooling steps."""
     z = step_sizes(cfg)
     d, classes = FEATURE_CHANNELS, len(CLASSES)
     torch.manual_seed(0)
@@ -181,7 +191,7 @@ def rates(cfg, reps: int, warmup: int, peak_n: int) -> tuple[dict, dict, dict]:
     steps = {"peak": peak_fn, "actx": training_step(actx_head, actx_objective, batch),
              "avgpool": training_step(avg_head, classification_objective, batch)}
     flops = {"peak": peak_flops, "actx": count_flops(steps["actx"]), "avgpool": count_flops(steps["avgpool"])}
-    return flops, interleaved_medians(steps, reps, warmup, cfg.device), steps
+    return flops, interleaved_times(steps, reps, warmup, cfg.device), steps
 
 
 def memory_table(cfg, long_steps: int, long_batch: int) -> dict[str, dict[int | None, int]]:
@@ -205,7 +215,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="default", help="the actx.config profile whose sizes are used")
     parser.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto")
-    parser.add_argument("--reps", type=int, default=15, help="timed rounds (medians are reported)")
+    parser.add_argument("--reps", type=int, default=15, help="timed rounds")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
     parser.add_argument("--peak-n", type=int, default=None,
                         help="side of the peak matmul (default: per device)")
@@ -230,21 +240,24 @@ def main() -> None:
     where = torch.cuda.get_device_name(cfg.device) if kind == "cuda" else f"{torch.get_num_threads()} threads"
     print(f"profile {args.profile}, {cfg.device} ({where}), torch {torch.__version__}, float32: batch "
           f"{z['batch']}, D {FEATURE_CHANNELS}, sample {z['steps']} x {z['h']} x {z['w']}, conjugate "
-          f"{z['conj']} x {z['h']} x {z['w']}, {len(CLASSES)} classes; medians of {args.reps} rounds in "
-          f"turns after {args.warmup} warm-up; allocator: {allocator}")
+          f"{z['conj']} x {z['h']} x {z['w']}, {len(CLASSES)} classes; {args.reps} rounds in turns "
+          f"after {args.warmup} warm-up; allocator: {allocator}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if kind == "cpu" and load > 0.5 * (os.cpu_count() or 1):
         print(f"note: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for the "
               "CPU, so times are noisy (the ratio less so: peak and steps are timed in turns)")
 
-    flops, secs, steps = rates(cfg, args.reps, args.warmup, peak_n)
-    rate = {k: flops[k] / secs[k] for k in flops}
+    flops, times, steps = rates(cfg, args.reps, args.warmup, peak_n)
+    rate = {how: {k: flops[k] / fn(t) for k, t in times.items()} for how, fn in
+            (("best", min), ("median", statistics.median))}
     labels = {"peak": f"peak: float32 matmul {peak_n}^3", "actx": "ActX step (fwd, Eq. 1, 3, 4, bwd)",
               "avgpool": "average-pooling step (fwd, bwd)"}
-    print(f"\n{'step':<38}{'GFLOP':>10}{'ms':>10}{'GFLOP/s':>10}{'of peak':>9}")
+    print(f"\n{'':<38}{'':>8}{'fastest round':>27}{'median round':>27}")
+    print(f"{'step':<38}{'GFLOP':>8}" + f"{'ms':>9}{'GFLOP/s':>9}{'of peak':>9}" * 2)
     for k in flops:
-        print(f"{labels[k]:<38}{flops[k] / 1e9:>10.3f}{secs[k] * 1e3:>10.2f}{rate[k] / 1e9:>10.1f}"
-              f"{rate[k] / rate['peak']:>9.3f}")
+        row = "".join(f"{flops[k] / r[k] * 1e3:>9.2f}{r[k] / 1e9:>9.1f}{r[k] / r['peak']:>9.3f}"
+                      for r in rate.values())
+        print(f"{labels[k]:<38}{flops[k] / 1e9:>8.3f}{row}")
 
     n = args.long_steps * z["h"] * z["w"]
     how = "torch.cuda.max_memory_allocated" if kind == "cuda" else "torch.profiler CPU allocator events"
@@ -258,7 +271,7 @@ def main() -> None:
     if args.profile_ops:
         print("\ntorch.profiler, ActX step, 5 calls, ops by self time, grouped by input shapes:")
         print(op_profile(steps["actx"], cfg.device))
-    print(f"\nheads ratio {rate['actx'] / rate['peak']:.3f}")
+    print(f"\nheads ratio {rate['best']['actx'] / rate['best']['peak']:.3f}")
 
 
 if __name__ == "__main__":
