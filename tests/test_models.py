@@ -355,3 +355,16 @@ def test_objective_for_and_missing_conjugate():
     configured = functools.partial(O.actx_objective, gamma=2.0, xi=0.1, sim_weight=0.0, diff_weight=0.0)
     res = configured(_head(), _batch(11))
     assert res["loss"].item() == pytest.approx(res["class"].item())
+
+
+@pytest.mark.parametrize("loss_features", ["backbone", "theta"])
+def test_actx_step_runs_under_mixed_precision(loss_features):
+    # CUDA trains under bfloat16 autocast (actx.train.precision); CPU autocast routes the same ops (bmm, conv)
+    # to bfloat16, so the fused nodes' dtype handling is checked here without a GPU
+    head = _head()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        res = O.actx_objective(head, _batch(15), loss_features=loss_features)
+    res["loss"].backward()
+    assert torch.isfinite(res["loss"]).all()
+    for p in head.parameters():
+        assert p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()

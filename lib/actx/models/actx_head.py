@@ -239,7 +239,11 @@ class ActXHead(nn.Module):
         b, d = f.shape[:2]
         real = None if bool(mask.all()) else ops.voxel_mask(mask, f.shape)[:, None].to(f.dtype)  # (B, 1, N)
         maps = torch.zeros(b, 1, f[0, 0].numel(), dtype=f.dtype, device=f.device) if w is None else w.flatten(2)
-        theta, num = _ThetaPool.apply(f.flatten(2), 1.0 + conv.weight.view(d), conv.bias, maps, real)
+        # under mixed precision the node runs in f's dtype: autocast would give its products another dtype
+        # than the tensors its backward pass combines them with (a K = 2 product gains nothing from it anyway)
+        with torch.autocast(f.device.type, enabled=False):
+            theta, num = _ThetaPool.apply(f.flatten(2), (1.0 + conv.weight.view(d)).to(f.dtype),
+                                          conv.bias.to(f.dtype), maps.to(f.dtype), real)
         theta = theta.view(f.shape)
         if w is None:
             return theta, None
