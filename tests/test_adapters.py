@@ -29,6 +29,15 @@ def assert_error_at(exc: pytest.ExceptionInfo, path: Path, line: int | None) -> 
     assert str(path.resolve()) in str(err) and (line is None or f":{line}:" in str(err))
 
 
+def assert_load_fails(bad: Path, text: str, match: str, line: int, *load_args, **load_kwargs) -> None:
+    """Write ``text`` to ``bad``, then load_dataset(*load_args) must raise an AnnotationError matching
+    ``match`` that names ``bad`` and ``line``."""
+    write(bad, text)
+    with pytest.raises(AnnotationError, match=match) as exc:
+        load_dataset(*load_args, **load_kwargs)
+    assert_error_at(exc, bad, line)
+
+
 # --- generic rules ------------------------------------------------------------------------------------------
 
 def test_every_adapter_is_registered():
@@ -197,15 +206,11 @@ def test_voc_persons_union_and_other(tmp_path):
 
 def test_voc_errors(tmp_path):
     make_voc(tmp_path)
-    bad = write(tmp_path / "ImageSets" / "Action" / "val.txt",
-                "2010_000002 1\n2010_000003 1\n2010_000002 4\n")
-    with pytest.raises(AnnotationError, match="no annotated person with index 4") as exc:
-        load_dataset("voc2012_action", tmp_path, "val")
-    assert_error_at(exc, bad, 3)
-    write(bad, "2010_000002 1\n2010_000002\n")
-    with pytest.raises(AnnotationError, match="both with and without") as exc:
-        load_dataset("voc2012_action", tmp_path, "val")
-    assert_error_at(exc, bad, 2)
+    bad = tmp_path / "ImageSets" / "Action" / "val.txt"
+    assert_load_fails(bad, "2010_000002 1\n2010_000003 1\n2010_000002 4\n", "no annotated person with index 4",
+                      3, "voc2012_action", tmp_path, "val")
+    assert_load_fails(bad, "2010_000002 1\n2010_000002\n", "both with and without", 2, "voc2012_action",
+                      tmp_path, "val")
     write(tmp_path / "ImageSets" / "Action" / "val.txt", "2010_000002 one\n")
     with pytest.raises(AnnotationError, match="person index 'one'"):
         load_dataset("voc2012_action", tmp_path, "val")
@@ -439,18 +444,13 @@ def test_manifest_and_actionthread(tmp_path):
 
 
 def test_manifest_errors(tmp_path):
-    bad = write(tmp_path / "manifest.csv", MANIFEST.replace("HighFive", "Wave"))
-    with pytest.raises(AnnotationError, match=r"\['Wave'\] are not in the class list") as exc:
-        load_dataset("actionthread", tmp_path, "train")
-    assert_error_at(exc, bad, 5)
-    write(bad, MANIFEST.replace("2.0,5.5", "two,5.5"))
-    with pytest.raises(AnnotationError, match="action_start 'two'") as exc:
-        load_dataset("manifest", tmp_path, "test")
-    assert_error_at(exc, bad, 3)
-    write(bad, "video,labels,split\na.mp4,Kiss,train\n")
-    with pytest.raises(AnnotationError, match="header lacks columns") as exc:
-        load_dataset("manifest", tmp_path, "train")
-    assert_error_at(exc, bad, 1)
+    bad = tmp_path / "manifest.csv"
+    assert_load_fails(bad, MANIFEST.replace("HighFive", "Wave"), r"\['Wave'\] are not in the class list", 5,
+                      "actionthread", tmp_path, "train")
+    assert_load_fails(bad, MANIFEST.replace("2.0,5.5", "two,5.5"), "action_start 'two'", 3, "manifest",
+                      tmp_path, "test")
+    assert_load_fails(bad, "video,labels,split\na.mp4,Kiss,train\n", "header lacks columns", 1, "manifest",
+                      tmp_path, "train")
     with pytest.raises(FileNotFoundError, match="other.csv(.|\n)*classes.txt"):
         load_dataset("manifest", tmp_path, "train", file="other.csv")
 
