@@ -47,7 +47,8 @@ def test_actx_step_flops_cover_the_eta_products(heads):
     head = ActXHead(D, 5)
     step = heads.training_step(head, actx_objective, batch)
     N, M = T * h * w, Tc * h * w
-    eta = 2 * (2 * B * N * N * D) + 2 * (2 * B * N * M * D)  # eta(x, X) and eta(x, Z): two bmm each (Eq. 2)
+    # cos(eta(x, X), eta(x, Z)) (Eq. 2) from the Gram matrices X X^T, X Z^T, Z Z^T and three quadratic forms
+    eta = 2 * B * D * (N * N + N * M + M * M) + 2 * B * (N * N * N + N * N * M + N * M * M)
     conv = 2 * (2 * B * 2 * N * D * 27)  # phi and psi, 3x3x3 to one channel each: forward and weight gradient
     flops = heads.count_flops(step)
     assert eta + conv <= flops <= 1.2 * (eta + conv)

@@ -107,22 +107,37 @@ def test_voxel_helpers_match_order():
     assert m.tolist()[0] == [True] * 4 + [False] * 4 and m[1].all()
 
 
-def test_eta_cosine_is_the_cosine_of_the_two_poolings_with_masks_chunks_and_gradients():
+@pytest.mark.parametrize("m", [9, 15])
+def test_eta_cosine_is_the_cosine_of_the_two_poolings_with_masks_chunks_and_gradients(m):
+    # chunk None or >= max(N, M): the Gram-matrix path; 4: rows of x in chunks; 13 with M = 15: x in one
+    # chunk, norms from its own dot products
     x = torch.randn(2, 13, 6, generator=_gen(20), dtype=torch.float64, requires_grad=True)
-    z = torch.randn(2, 9, 6, generator=_gen(21), dtype=torch.float64, requires_grad=True)
+    z = torch.randn(2, m, 6, generator=_gen(21), dtype=torch.float64, requires_grad=True)
     xm = torch.tensor([[1] * 13, [1] * 10 + [0] * 3], dtype=torch.bool)
-    zm = torch.tensor([[1] * 9, [1] * 5 + [0] * 4], dtype=torch.bool)
+    zm = torch.tensor([[1] * m, [1] * 5 + [0] * (m - 5)], dtype=torch.bool)
     w = torch.rand(2, 13, generator=_gen(22), dtype=torch.float64)
     xr = torch.where(xm[..., None], x, 0.0)  # the reference: padded rows of X are zeros, never attended to
     own, other = ops.eta(xr, xr, 4.0, xm), ops.eta(xr, z, 4.0, zm)
     ref = torch.nn.functional.cosine_similarity(own, other, dim=-1) * xm
     gx, gz = torch.autograd.grad((ref * w).sum(), (x, z))
-    for chunk in (None, 4):
+    for chunk in (None, 4, 13, 15):
         out = ops.eta_cosine(x, z, 4.0, xm, zm, chunk=chunk)
         cx, cz = torch.autograd.grad((out * w).sum(), (x, z))
         assert torch.allclose(out, ref, atol=1e-12)
         assert torch.allclose(cx, gx, atol=1e-10) and torch.allclose(cz, gz, atol=1e-10)
     assert bool((out[1, 10:] == 0).all())
+
+
+def test_eta_cosine_gram_path_keeps_float32_precision_on_backbone_like_maps():
+    # the Gram path forms quadratic forms instead of pooled vectors; on non-negative float32 maps (cosines near 1,
+    # where rounding would show) it must agree with the pooled-vector path, a zero voxel included
+    x = torch.randn(2, 24, 256, generator=_gen(25)).clamp(0, 6)
+    z = torch.randn(2, 30, 256, generator=_gen(26)).clamp(0, 6)
+    x[0, 3] = 0.0
+    gram, rows = ops.eta_cosine(x, z, 10.0, chunk=None), ops.eta_cosine(x, z, 10.0, chunk=8)
+    ref = ops.eta_cosine(x.double(), z.double(), 10.0, chunk=8)
+    assert torch.allclose(gram.double(), ref, atol=2e-6) and torch.allclose(rows.double(), ref, atol=2e-6)
+    assert bool(torch.isfinite(gram).all())
 
 
 def test_row_cosine_matches_torch_including_zero_vectors():

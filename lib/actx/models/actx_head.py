@@ -144,7 +144,8 @@ class _ThetaPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, f, scale, bias, w, real):
-        theta = torch.addcmul(bias[:, None], f, scale[:, None]).clamp_min_(0.0)  # (B, D, N)
+        # scale * f + bias as a product then an in-place add: addcmul with these (D, 1) broadcasts runs 3x slower
+        theta = (f * scale[:, None]).add_(bias[:, None]).clamp_min_(0.0)  # (B, D, N)
         if real is not None:
             theta = theta.mul_(real)
         ctx.set_materialize_grads(False)
