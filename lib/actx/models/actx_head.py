@@ -127,12 +127,12 @@ def few_channel_conv3d(f: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 
 
 class _ThetaPool(torch.autograd.Function):
-    """theta = relu(scale * f + bias) (the channel-wise theta of ActX 3.3) and Eq. 6's numerators
-    sum_n w_kn theta_n, in one autograd node.
+    """theta = relu(scale * f + bias) (the channel-wise theta of ActX 3.3) and the weighted sums
+    sum_n w_kn theta_n (Eq. 6 with normalised weights), in one autograd node.
 
     f (B, D, N) with zeros at padded voxels, scale and bias (D,), w (B, K, N) non-negative and 0 at padded
     voxels, real (B, 1, N) 1. at real voxels and 0. at padded ones (or None) -> theta (B, D, N), 0 at padded
-    voxels, and num (B, D, K).
+    voxels, and the sums (B, D, K).
 
     When only the pooled numerators are used (the ActX training step), the backward pass never builds the
     (B, D, N) gradient of theta: with live = theta > 0 (relu's gradient mask),
@@ -166,10 +166,10 @@ class _ThetaPool(torch.autograd.Function):
             if g_num is None:
                 return None, None, None, g_w, None
             wt = w.transpose(1, 2)  # (B, N, K)
-            if need_scale:
-                g_scale = (g_num * torch.bmm(live * f, wt)).sum((0, 2))  # per_map (B, D, K)
             if need_bias:
-                g_bias = (g_num * torch.bmm(live, wt)).sum((0, 2))
+                g_bias = (g_num * torch.bmm(live, wt)).sum((0, 2))  # per map (B, D, K), summed
+            if need_scale:  # live * f in live's own memory (it is not needed after this)
+                g_scale = (g_num * torch.bmm(live.mul_(f), wt)).sum((0, 2))
             return None, g_scale, g_bias, g_w, None
         g_pre = g_theta if g_theta is not None else torch.zeros_like(theta)
         if g_num is not None:
@@ -231,7 +231,7 @@ class ActXHead(nn.Module):
     def _theta(self, f: torch.Tensor, mask: torch.Tensor, w: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """theta(F) (B, D, T, H, W), 0 at padded steps, and with maps w (B, K, T, H, W) also Eq. 6's pooled
-        features (B, K, D)."""
+        features (B, K, D) (None without maps)."""
         conv = self.theta_conv
         if conv.groups == 1:  # dense 1x1x1 convolution
             theta = ops.zero_padding(F.relu(f + conv(f)), mask)
@@ -239,17 +239,17 @@ class ActXHead(nn.Module):
         # channel-wise: f + (w f + b) = (1 + w) f + b, with pooling in one node (_ThetaPool)
         b, d = f.shape[:2]
         real = None if bool(mask.all()) else ops.voxel_mask(mask, f.shape)[:, None].to(f.dtype)  # (B, 1, N)
-        maps = torch.zeros(b, 1, f[0, 0].numel(), dtype=f.dtype, device=f.device) if w is None else w.flatten(2)
+        if w is None:
+            weights = torch.zeros(b, 1, f[0, 0].numel(), dtype=f.dtype, device=f.device)
+        else:  # Eq. 6's normalised weights w_i / sum_i w_i, so that the pooled products are F_s and F_c
+            maps = w.flatten(2)  # (B, K, N)
+            weights = maps / maps.sum(2, keepdim=True).clamp_min(torch.finfo(maps.dtype).tiny)
         # under mixed precision the node runs in f's dtype: autocast would give its products another dtype
         # than the tensors its backward pass combines them with (a K = 2 product gains nothing from it anyway)
         with torch.autocast(f.device.type, enabled=False):
-            theta, num = _ThetaPool.apply(f.flatten(2), (1.0 + conv.weight.view(d)).to(f.dtype),
-                                          conv.bias.to(f.dtype), maps.to(f.dtype), real)
-        theta = theta.view(f.shape)
-        if w is None:
-            return theta, None
-        den = maps.sum(2)[..., None]  # (B, K, 1)
-        return theta, num.transpose(1, 2) / den.clamp_min(torch.finfo(den.dtype).tiny)  # (B, K, D)
+            theta, pooled = _ThetaPool.apply(f.flatten(2), (1.0 + conv.weight.view(d)).to(f.dtype),
+                                             conv.bias.to(f.dtype), weights.to(f.dtype), real)
+        return theta.view(f.shape), None if w is None else pooled.transpose(1, 2)  # (B, K, D)
 
     def _maps(self, f: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         m = mask[:, :, None, None]  # (B, T, 1, 1)
@@ -270,8 +270,8 @@ class ActXHead(nn.Module):
         out = self._maps(f, mask)
         th, pooled = self._theta(f, mask, torch.stack([out["S"], out["C"]], 1))  # (B, D, T, H, W), (B, 2, D)
         f_s, f_c = pooled.unbind(1)  # Eq. 6: (B, D) each
-        out.update(logits=self.classifier(torch.cat([f_s, f_c], 1)), F_s=f_s, F_c=f_c, theta=th,
-                   voxel_mask=ops.voxel_mask(mask, f.shape))
+        out.update(logits=self.classifier(pooled.reshape(len(f), -1)),  # on [F_s, F_c]
+                   F_s=f_s, F_c=f_c, theta=th, voxel_mask=ops.voxel_mask(mask, f.shape))
         return out
 
     def sequence(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
