@@ -151,6 +151,39 @@ def test_conjugate_choice_depends_on_seed_epoch_and_index_only(bench):
             np.testing.assert_array_equal(item["cf"].numpy(), want)
 
 
+def test_windows_are_read_from_disk_once_within_the_cache_budget(bench, monkeypatch):
+    store, train, pairs = bench["store"], bench["records"]["train"], bench["pairs"]
+    opened = []
+    load = FeatureStore.load
+
+    def counting_load(self, clip_id, stream, mmap=True):
+        opened.append(clip_id)
+        return load(self, clip_id, stream, mmap)
+
+    monkeypatch.setattr(FeatureStore, "load", counting_load)
+    ds = E.WindowSamples(store, train, CLASSES, "rgb", pairs)
+    first = ds[0]
+    reads = len(opened)
+    first["f"].zero_()  # a caller's change must not reach the cache
+    again = ds[0]
+    assert len(opened) == reads and ds.cached_bytes() > 0  # served from memory
+    want = np.asarray(store.load(ds.ids[0], "rgb")[:, slice(*ds.windows[0])])
+    np.testing.assert_array_equal(again["f"].numpy(), want)
+
+    opened.clear()
+    off = E.WindowSamples(store, train, CLASSES, "rgb", None, cache_bytes=0)
+    off[0], off[0]
+    assert opened == [off.ids[0]] * 2 and off.cached_bytes() == 0
+
+    one = want.nbytes  # a budget of one window keeps the first window read and no other
+    small = E.WindowSamples(store, train, CLASSES, "rgb", None, cache_bytes=one)
+    small[0], small[1]
+    assert small.cached_bytes() == one and len(small._cache) == 1
+    opened.clear()
+    small[0], small[1]
+    assert opened == [small.ids[1]]
+
+
 def test_samples_without_conjugate_train_on_classification_alone(bench):
     ds = E.WindowSamples(bench["store"], bench["records"]["train"], CLASSES, "rgb", bench["pairs"])
     torch.manual_seed(0)
