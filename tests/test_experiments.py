@@ -261,6 +261,22 @@ def test_grounding_of_a_uniform_map_is_the_actor_fraction(tmp_path, bench):
     assert math.isnan(g["context_on_background"]) and 0.0 <= g["action_in_actor"] <= 1.0
 
 
+def test_grounding_table_loads_each_actor_mask_once_and_scores_as_single_calls(tmp_path, bench, monkeypatch):
+    import actx.data.synthetic as synthetic
+
+    cfg, records = _cfg(tmp_path), bench["records"]["test"]
+    results = {"avgpool": _run(cfg, bench), "attentional": _run(cfg, bench, "attentional")}
+    single = {name: E.grounding(cfg, r, "test", records=records) for name, r in results.items()}
+    loaded = []
+    load = synthetic.load_annotation
+    monkeypatch.setattr(synthetic, "load_annotation", lambda rec: loaded.append(rec.id) or load(rec))
+    table = E.grounding_table(cfg, results, "test", records)
+    assert sorted(loaded) == sorted(r.id for r in records)  # once per clip, not once per clip and run
+    for name, g in single.items():
+        for key, value in g.items():
+            assert table.loc[name, key] == pytest.approx(value, nan_ok=True)
+
+
 def test_results_table_gives_mean_and_std_over_seeds(tmp_path, bench):
     cfg = _cfg(tmp_path)
     kw = dict(store=bench["store"], records=bench["records"], pairs=bench["pairs"])

@@ -57,12 +57,22 @@ def actor_grids(cfg: Any, result: RunResult, split: str, records: Sequence[Any])
     return out
 
 
+def _grid_key(result: RunResult, split: str) -> tuple:
+    """What a run's actor grids depend on: its clips, their windows and the maps' shape (the same for every
+    run on the same features)."""
+    windows = np.asarray(result.windows[split])
+    return (tuple(result.ids[split]), windows.tobytes(), tuple(result.maps[split]["S"].shape),
+            np.asarray(result.maps[split]["mask"]).tobytes())
+
+
 def grounding(cfg: Any, result: RunResult, split: str = "test", records: Sequence[Any] | None = None,
-              per_sample: bool = False) -> dict[str, Any]:
+              per_sample: bool = False, grids: dict | None = None) -> dict[str, Any]:
     """Grounding metrics of a run's maps on ``split``: actx.metrics.grounding_metrics against the actor masks.
 
     Returns {"action_in_actor", "pointing", "context_on_background", "actor_fraction", "n"} (means over clips;
     with per_sample=True the (N,) arrays). ``records``: the split's records (default: the benchmark's).
+    ``grids``: a dict that keeps the actor grids between calls, so runs on the same clips and windows load the
+    annotations once (grounding_table passes one).
     """
     if split not in result.maps:
         raise KeyError(f"run {result.method} ({result.stream}) has no maps for split {split!r}; it has "
@@ -72,17 +82,21 @@ def grounding(cfg: Any, result: RunResult, split: str = "test", records: Sequenc
 
         records = benchmark_splits(cfg, (split,))[split]
     maps = result.maps[split]
-    actor = actor_grids(cfg, result, split, records)
-    return grounding_metrics(maps["S"], maps.get("C"), actor, maps["mask"], per_sample=per_sample)
+    grids = {} if grids is None else grids
+    key = _grid_key(result, split)
+    if key not in grids:
+        grids[key] = actor_grids(cfg, result, split, records)
+    return grounding_metrics(maps["S"], maps.get("C"), grids[key], maps["mask"], per_sample=per_sample)
 
 
 def grounding_table(cfg: Any, results: Mapping[str, RunResult], split: str = "test",
                     records: Sequence[Any] | None = None):
-    """One row of grounding metrics per named run (a pandas DataFrame)."""
+    """One row of grounding metrics per named run (a pandas DataFrame); the actor masks are loaded once."""
     import pandas as pd
 
     if records is None:
         from .runner import benchmark_splits
 
         records = benchmark_splits(cfg, (split,))[split]
-    return pd.DataFrame({name: grounding(cfg, r, split, records) for name, r in results.items()}).T
+    grids: dict = {}
+    return pd.DataFrame({name: grounding(cfg, r, split, records, grids=grids) for name, r in results.items()}).T
