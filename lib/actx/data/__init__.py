@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .records import AnnotationError, ClipSet, Record
+from .records import AnnotationError, ClipSet, Record, multi_hot
 
 LOADERS: dict[str, Callable[..., ClipSet]] = {}
 
@@ -40,4 +40,4 @@ def _import_loaders() -> None:
     from . import adapters, synthetic  # noqa: F401
 
 
-__all__ = ["AnnotationError", "ClipSet", "Record", "load_dataset", "register", "LOADERS"]
+__all__ = ["AnnotationError", "ClipSet", "Record", "load_dataset", "multi_hot", "register", "LOADERS"]

@@ -66,14 +66,22 @@ class ClipSet(Sequence[Record]):
 
     def label_matrix(self):
         """(N, C) uint8 multi-hot matrix in ``.classes`` order."""
-        import numpy as np
-
-        index = {c: k for k, c in enumerate(self.classes)}
-        y = np.zeros((len(self.records), len(self.classes)), dtype=np.uint8)
-        for i, r in enumerate(self.records):
-            for lab in r.labels:
-                y[i, index[lab]] = 1
-        return y
+        return multi_hot([r.labels for r in self.records], self.classes, [r.id for r in self.records], "uint8")
 
     def __repr__(self) -> str:
         return f"ClipSet({self.name!r}, split={self.split!r}, {len(self)} records, {len(self.classes)} classes)"
+
+
+def multi_hot(labels: Sequence[Sequence[str]], classes: Sequence[str], ids: Sequence[str], dtype: str = "float32"):
+    """(N, C) multi-hot matrix of N label lists in ``classes`` order (numpy ``dtype``). A label outside the
+    classes raises ValueError naming the item (``ids``)."""
+    import numpy as np
+
+    index = {c: k for k, c in enumerate(classes)}
+    y = np.zeros((len(labels), len(classes)), dtype=dtype)
+    for i, labs in enumerate(labels):
+        unknown = [lab for lab in labs if lab not in index]
+        if unknown:
+            raise ValueError(f"item {i} ({ids[i]}) has labels {unknown} not in the classes {tuple(classes)}")
+        y[i, [index[lab] for lab in labs]] = 1
+    return y

@@ -317,8 +317,9 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
     in_channels = int(store.entry(train_set.ids[0], stream)["shape"][0])
     torch.manual_seed(seed)  # the head's initial weights
     head = spec.make_head(in_channels, len(classes), base)
-    if spec.prepare is not None:
-        plain = WindowSamples(store, records[TRAIN_SPLIT], classes, stream, None, stride, seed, transform)
+    if spec.prepare is not None:  # on whole training windows without conjugates (the loop crops, not the set)
+        plain = train_set if train_set.options is None else WindowSamples(
+            store, records[TRAIN_SPLIT], classes, stream, None, stride, seed, transform)
         spec.prepare(head, _batches(plain, settings.batch_size), progress)
 
     def curves(model: nn.Module, epoch: int) -> dict[str, float]:

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from actx.conjugates import action_window
+from actx.data.records import multi_hot
 from actx.features import FeatureStore, frames_to_steps
 
 # Pairs-table kinds whose conjugates are windows of stored video maps. "still" conjugates are generated images
@@ -80,17 +81,8 @@ class WindowSamples(Dataset):
         self.time_stride, self.seed, self.epoch, self.transform = int(time_stride), int(seed), 0, transform
         self.cache_bytes, self._cache, self._held = int(cache_bytes), {}, 0  # (clip id, start, end) -> window
         self.ids = [r.id for r in records]
-        missing = sorted({i for i in self.ids if not store.has(i, stream)})
-        if missing:
-            raise KeyError(f"{store.root}: {len(missing)} of {len(self.ids)} clips have no {stream!r} "
-                           f"features, e.g. {missing[:5]}; extract them with actx.features.ensure_features")
-        index = {c: k for k, c in enumerate(self.classes)}
-        self.labels = np.zeros((len(records), len(self.classes)), dtype=np.float32)  # (N, C)
-        for i, r in enumerate(records):
-            unknown = [lab for lab in r.labels if lab not in index]
-            if unknown:
-                raise ValueError(f"record {r.id!r} has labels {unknown} not in the classes {self.classes}")
-            self.labels[i, [index[lab] for lab in r.labels]] = 1.0
+        store.require(self.ids, stream)
+        self.labels = multi_hot([r.labels for r in records], self.classes, self.ids)  # (N, C) float32
         self.windows = [action_steps(r, self._steps(r.id), self.time_stride) for r in records]  # steps [s, e)
         frames = [action_window(r, self.time_stride) for r in records]
         self.frames = np.array(frames, dtype=np.int64).reshape(-1, 2)  # (N, 2) action-window frames [a0, a1)
@@ -141,12 +133,13 @@ class WindowSamples(Dataset):
     def _read(self, clip_id: str, start: int, end: int) -> torch.Tensor:
         key = (clip_id, start, end)
         window = self._cache.get(key)
-        if window is None:
-            fmap = self.store.load(clip_id, self.stream, mmap=True)  # (D, T', h, w) float16 memory map
-            window = np.array(fmap[:, start:end])  # (D, T, h, w): only these steps are read
+        if window is not None:
+            window = window.copy()  # the caller's own copy: changing it cannot change the cache
+        else:
+            window = self.store.read_window(clip_id, self.stream, start, end)  # (D, T, h, w) float16
             if self._held + window.nbytes <= self.cache_bytes:
-                self._cache[key], self._held = window, self._held + window.nbytes
-        f = torch.from_numpy(window.copy())  # the caller's own copy: changing it cannot change the cache
+                self._cache[key], self._held = window.copy(), self._held + window.nbytes
+        f = torch.from_numpy(window)
         return f if self.transform is None else self.transform(f)
 
     def __len__(self) -> int:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from actx.data.records import multi_hot
+
 from .store import FeatureStore
 
 
@@ -71,18 +73,9 @@ class FeatureDataset(Dataset):
             raise ValueError(f"crop must be None or >= 1 time steps, got {crop}")
         self.stream, self.crop, self.seed, self.epoch = stream, crop, int(seed), 0
         self.windows = [self._window(item) for item in items]
-        missing = sorted({w.id for w in self.windows if not self.store.has(w.id, stream)})
-        if missing:
-            raise KeyError(f"{self.store.root}: {len(missing)} of {len(self.windows)} items have no {stream!r} "
-                           f"features, e.g. {missing[:5]}; extract them first (actx.features.ensure_features) or "
-                           f"see {self.store.failures_path(stream).name} for clips that failed to decode")
-        index = {c: k for k, c in enumerate(self.classes)}
-        self.labels = np.zeros((len(self.windows), len(self.classes)), dtype=np.float32)  # (N, C)
-        for i, w in enumerate(self.windows):
-            unknown = [lab for lab in w.labels if lab not in index]
-            if unknown:
-                raise ValueError(f"item {i} ({w.id}) has labels {unknown} not in classes {self.classes}")
-            self.labels[i, [index[lab] for lab in w.labels]] = 1.0
+        ids = [w.id for w in self.windows]
+        self.store.require(ids, stream)
+        self.labels = multi_hot([w.labels for w in self.windows], self.classes, ids)  # (N, C) float32
         self.bounds = [self._bounds(w) for w in self.windows]
 
     @staticmethod
@@ -115,6 +108,5 @@ class FeatureDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, int(i)])
             start = start + int(rng.integers(0, end - start - self.crop + 1))
             end = start + self.crop
-        fmap = self.store.load(self.windows[i].id, self.stream, mmap=True)  # (D, T', h, w) float16 memmap
-        f = torch.from_numpy(np.array(fmap[:, start:end]))  # (D, T, h, w) float16: only these steps are read
+        f = torch.from_numpy(self.store.read_window(self.windows[i].id, self.stream, start, end))  # (D, T, h, w)
         return {"f": f, "y": torch.from_numpy(self.labels[i]), "index": i}

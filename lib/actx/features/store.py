@@ -28,7 +28,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -152,6 +152,19 @@ class FeatureStore:
     def config(self, stream: str) -> dict[str, Any] | None:
         """The extraction configuration the stream was written with (None for an empty stream)."""
         return self._index["streams"].get(stream, {}).get("config")
+
+    def read_window(self, clip_id: str, stream: str, start: int, end: int) -> np.ndarray:
+        """Time steps [start, end) of the clip's map as an array in memory, (D, end - start, h, w) float16: only
+        these steps are read from disk (through a memory map)."""
+        return np.array(self.load(clip_id, stream, mmap=True)[:, start:end])
+
+    def require(self, clip_ids: Sequence[str], stream: str) -> None:
+        """Raise KeyError naming the clips (of ``clip_ids``) that have no ``stream`` features."""
+        missing = sorted({i for i in clip_ids if not self.has(i, stream)})
+        if missing:
+            raise KeyError(f"{self.root}: {len(missing)} of {len(clip_ids)} clips have no {stream!r} features, "
+                           f"e.g. {missing[:5]}; extract them first (actx.features.ensure_features) or see "
+                           f"{self.failures_path(stream).name} for clips that failed to decode")
 
     def hash(self, stream: str) -> str | None:
         return self._index["streams"].get(stream, {}).get("hash")
