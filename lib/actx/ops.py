@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 # AttNorm divides by max(std, ATTNORM_EPS): a constant map (std 0) becomes all zeros instead of NaN, and the

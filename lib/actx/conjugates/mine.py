@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -18,6 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..data import Record, load_dataset
+from ..files import atomic_write
 from ..video import read_image
 from .neighbours import TOP_K, neighbour_conjugates
 from .pairs import KINDS, load_pairs, make_pairs, save_pairs, verify_pairs
@@ -86,9 +86,7 @@ def _mine(store, records, recipe, out: Path, progress: bool) -> dict[str, pd.Dat
     for kind, table in tables.items():
         verify_pairs(table, records)
         save_pairs(table, out / f"{kind}.csv")
-    tmp = out / ".recipe.json.tmp"
-    tmp.write_text(json.dumps(recipe))
-    os.replace(tmp, out / "recipe.json")  # written last: the tables are complete
+    atomic_write(out / "recipe.json", lambda tmp: tmp.write_text(json.dumps(recipe)))  # last: tables complete
     return tables
 
 
@@ -112,7 +110,8 @@ def still_pairs(stills: list[Record], folder: Path, progress: bool = True) -> pd
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {tmp}")
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
+
+    atomic_write(path, write)

@@ -6,13 +6,13 @@ window maps to whole feature time steps (``start // stride`` to ``end // stride`
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
 
 from ..data import Record
+from ..files import atomic_write
 
 COLUMNS = [
     "sample_id", "sample_split", "label", "sample_start", "sample_end",   # the action sample and its window
@@ -114,12 +114,7 @@ def verify_pairs(pairs: pd.DataFrame, records: Mapping[str, Record]) -> None:
 
 def save_pairs(pairs: pd.DataFrame, path: str | Path) -> Path:
     """Write the table as CSV, atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pairs.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: pairs.to_csv(tmp, index=False))
 
 
 def load_pairs(path: str | Path) -> pd.DataFrame:

@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
+from actx.files import atomic_write
 from actx.train import TrainSettings, collate_maps, fit, parallel, predict
 from actx.train.loop import FINAL, METRICS
 
@@ -235,12 +236,6 @@ def _evaluate(head: nn.Module, datasets: Mapping[str, WindowSamples], device: st
     return out
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _save_predictions(path: Path, preds: Mapping[str, Mapping[str, np.ndarray]]) -> None:
     arrays = {f"{split}.{key}": value for split, p in preds.items() for key, value in p.items()}
 
@@ -248,7 +243,7 @@ def _save_predictions(path: Path, preds: Mapping[str, Mapping[str, np.ndarray]])
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def run(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: str = "thread",
@@ -348,7 +343,7 @@ def _finish(out: Path, head: nn.Module, evals: Mapping[str, WindowSamples], info
     _save_predictions(out / PREDICTIONS, _evaluate(head, evals, device, batch_size))
     saved = _load_predictions(out / PREDICTIONS)
     info = {**info, "metrics": {s: split_metrics(p["probs"], p["labels"]) for s, p in saved.items()}}
-    _atomic(out / RESULT, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+    atomic_write(out / RESULT, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
 
 
 # --- loading a run -----------------------------------------------------------------------------------------

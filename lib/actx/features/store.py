@@ -32,6 +32,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from actx.files import atomic_write, write_csv
+
 INDEX_NAME = "index.json"
 FORMAT_VERSION = 1
 STREAMS = ("rgb", "flow")
@@ -52,9 +54,7 @@ def safe_name(clip_id: str) -> str:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _npy_shape(path: Path) -> tuple[int, ...] | None:
@@ -223,11 +223,11 @@ class FeatureStore:
             raise ValueError(f"{clip_id}: a feature map must be (D, T', h, w), got shape {array.shape}")
         rel = f"{stream}/{safe_name(clip_id)}.npy"
         path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, array)
+
+        atomic_write(path, save)
         entry = {"file": rel, "shape": list(array.shape), "frames": int(frames)}
         journal = self.root / "journal" / f"{stream}-r{rank}-{os.getpid()}.jsonl"
         journal.parent.mkdir(parents=True, exist_ok=True)
@@ -257,10 +257,4 @@ class FeatureStore:
         if not rows:
             path.unlink(missing_ok=True)
             return None
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=FAILURE_FIELDS)
-            writer.writeheader()
-            writer.writerows({k: r[k] for k in FAILURE_FIELDS} for r in rows)
-        os.replace(tmp, path)
-        return path
+        return write_csv(path, ({k: r[k] for k in FAILURE_FIELDS} for r in rows), FAILURE_FIELDS)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from actx.files import atomic_write
 
 FORMAT = 1  # bump when the checkpoint layout changes
 
@@ -26,11 +27,7 @@ class CheckpointMismatch(ValueError):
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     """torch.save to a temporary name in the same folder, then os.replace: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

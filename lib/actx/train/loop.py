@@ -12,7 +12,6 @@ progress bar and a CSV of metrics. The head and the method's loss come in as two
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import time
@@ -26,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
+from actx import files
 from actx.config import reuse_freed_memory
 
 from . import checkpoint, parallel, precision
@@ -141,14 +141,8 @@ def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """All rows to ``path`` (temporary name, then os.replace)."""
-    columns = csv_columns(rows)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    """All rows to ``path``, atomically (actx.files.write_csv)."""
+    files.write_csv(path, rows, csv_columns(rows))
 
 
 def _finished_run(out_dir: Path, ident: dict, settings: TrainSettings, model: nn.Module) -> History | None:

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ...files import atomic_write
 from .. import register
 from ..records import AnnotationError, ClipSet, Record
 from .actions import CLASSES
@@ -174,13 +175,7 @@ def sample_paths(root: Path, spec: Spec) -> tuple[Path, Path]:
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:

@@ -1,0 +1,40 @@
+"""Writing files so that a reader never sees half of one: :func:`atomic_write`, and :func:`write_csv` on it."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temporary name next to ``path``, then rename it onto ``path`` (``os.replace``).
+
+    A reader sees the old file or the whole new one, never a partial write; when ``write`` fails the temporary
+    file is removed and any earlier file stays untouched. The temporary name is ``.<stem>.tmp<pid><suffix>``:
+    hidden, unique per process, containing ``.tmp`` (the feature store sweeps ``*.tmp*`` leftovers of crashed
+    runs) and keeping the suffix (writers such as ``cv2.imwrite`` choose the format by it). Parent folders are
+    created. Returns ``path`` as a Path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> Path:
+    """Rows (dicts with keys ``columns``) as a CSV file with a header, written with :func:`atomic_write`."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(columns))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)
