@@ -109,6 +109,12 @@ def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(d))
 
 
+def config_hash(config: Mapping[str, Any]) -> str:
+    """A short, stable hash of a settings mapping (sha1 of its JSON with sorted keys, 10 hex digits): the key of
+    load-or-compute caches."""
+    return hashlib.sha1(json.dumps(dict(config), sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a notebook derives from its parameters. Stage sections are read-only mappings."""
@@ -134,8 +140,7 @@ class Config:
 
     def stage_hash(self, *stages: str) -> str:
         """A short, stable hash of the named stages' settings, to key caches (load-or-compute)."""
-        blob = {s: dict(getattr(self, s)) for s in stages}
-        return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        return config_hash({s: dict(getattr(self, s)) for s in stages})
 
 
 def make_config(profile: str = "default", data_root: str | os.PathLike = "../data", device: str = "auto",

@@ -57,12 +57,11 @@ def ensure_conjugates(cfg, store, stream: str = "rgb", progress: bool = True) ->
 def conjugate_tables(records: dict[str, Record], store, out: Path, recipe: dict,
                      progress: bool = True) -> dict[str, pd.DataFrame]:
     """Load-or-compute the four tables in ``out``; ``recipe.json`` (written last) says they are complete."""
-    if _complete(out, recipe):
-        tables = {kind: load_pairs(out / f"{kind}.csv") for kind in KINDS}
-    else:
-        tables = _mine(store, records, recipe, out, progress)
+    if not _complete(out, recipe):
+        return _mine(store, records, recipe, out, progress)  # verified before saving
+    tables = {kind: load_pairs(out / f"{kind}.csv") for kind in KINDS}
     for table in tables.values():
-        verify_pairs(table, records)
+        verify_pairs(table, records)  # the records may have changed since the tables were saved
     return tables
 
 

@@ -32,17 +32,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from actx.config import config_hash
 from actx.files import atomic_write, write_csv
 
 INDEX_NAME = "index.json"
 FORMAT_VERSION = 1
 STREAMS = ("rgb", "flow")
 FAILURE_FIELDS = ("id", "path", "reason")
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """A short, stable hash of an extraction configuration (JSON with sorted keys)."""
-    return hashlib.sha1(json.dumps(dict(config), sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def safe_name(clip_id: str) -> str:
