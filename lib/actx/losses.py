@@ -20,15 +20,10 @@ import torch.nn.functional as F
 from actx.ops import ETA_CHUNK, eta_cosine
 
 
-def _check(x: torch.Tensor, z: torch.Tensor, w: torch.Tensor | None, x_mask, z_mask) -> None:
-    if x.dim() != 3 or z.dim() != 3:
-        raise ValueError(f"x must be (B, N, D) and z (B, M, D), got {tuple(x.shape)} and {tuple(z.shape)}")
-    if w is not None and w.shape != x.shape[:2]:
+def _check_weights(x: torch.Tensor, w: torch.Tensor) -> None:
+    """The voxel weights must be (B, N) like x's rows (x, z and the masks are checked by ops.eta_cosine)."""
+    if x.dim() == 3 and w.shape != x.shape[:2]:
         raise ValueError(f"the voxel weights must be (B, N) = {tuple(x.shape[:2])}, got {tuple(w.shape)}")
-    if x_mask is not None and x_mask.shape != x.shape[:2]:
-        raise ValueError(f"x_mask must be (B, N) = {tuple(x.shape[:2])}, got {tuple(x_mask.shape)}")
-    if z_mask is not None and z_mask.shape != z.shape[:2]:
-        raise ValueError(f"z_mask must be (B, M) = {tuple(z.shape[:2])}, got {tuple(z_mask.shape)}")
 
 
 def cross_video_cosine(x: torch.Tensor, z: torch.Tensor, gamma: float, x_mask: torch.Tensor | None = None,
@@ -38,7 +33,6 @@ def cross_video_cosine(x: torch.Tensor, z: torch.Tensor, gamma: float, x_mask: t
 
     Padded rows of x give 0 and are never attended to; padded rows of z are never attended to.
     """
-    _check(x, z, None, x_mask, z_mask)
     return eta_cosine(x, z, gamma, x_mask, z_mask, chunk)
 
 
@@ -77,7 +71,7 @@ def action_similarity_loss(x: torch.Tensor, z: torch.Tensor, s: torch.Tensor, ga
     scale: Eq. 3 divides by sum_i s_i), gamma: the sharpness of Eq. 2, xi: the margin of sim(u, v) =
     max(0, cos(u, v) - xi). Masks (B, N) / (B, M) are True where a voxel is real.
     """
-    _check(x, z, s, x_mask, z_mask)
+    _check_weights(x, s)
     return similarity_loss_from_cos(cross_video_cosine(x, z, gamma, x_mask, z_mask, chunk), s, xi, x_mask)
 
 
@@ -89,5 +83,5 @@ def context_difference_loss(x: torch.Tensor, z: torch.Tensor, c: torch.Tensor, g
     Same arguments as :func:`action_similarity_loss`, with c: (B, N) the context map C and diff(u, v) =
     1 - cos(u, v).
     """
-    _check(x, z, c, x_mask, z_mask)
+    _check_weights(x, c)
     return difference_loss_from_cos(cross_video_cosine(x, z, gamma, x_mask, z_mask, chunk), c, x_mask)

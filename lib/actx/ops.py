@@ -176,15 +176,12 @@ def _attention(dots: torch.Tensor, inv_q: torch.Tensor, inv_k: torch.Tensor, bia
     return logits.softmax(-1)
 
 
-def _eta_rows(q_t: torch.Tensor, inv_q: torch.Tensor, keys: tuple, gamma: float,
-              dots: torch.Tensor | None = None) -> torch.Tensor:
+def _eta_rows(q_t: torch.Tensor, inv_q: torch.Tensor, keys: tuple, gamma: float) -> torch.Tensor:
     """eta (Eq. 2) for query columns q_t (B, D, n) with inverse norms inv_q (B, n) over ``keys`` (from
-    :func:`_keys`): (B, n, D). The cosines are the raw dot products (``dots`` (B, n, K) when already
-    computed) scaled by both inverse norms: the same numbers as products of unit vectors, without
-    materialising the unit vectors."""
+    :func:`_keys`): (B, n, D). The cosines are the raw dot products scaled by both inverse norms: the same
+    numbers as products of unit vectors, without materialising the unit vectors."""
     z_t, inv_z, bias = keys
-    if dots is None:
-        dots = torch.bmm(q_t.transpose(1, 2), z_t)  # (B, n, K): one similarity block of dot products
+    dots = torch.bmm(q_t.transpose(1, 2), z_t)  # (B, n, K): one similarity block of dot products
     weights = _attention(dots, inv_q, inv_z, bias, gamma, keep_dots=False)  # (B, n, K)
     return torch.bmm(weights, z_t.transpose(1, 2))  # (B, n, D): sum_j w_ij z_j
 
@@ -297,24 +294,19 @@ def eta_cosine(x: torch.Tensor, z: torch.Tensor, gamma: float, x_mask: torch.Ten
       chunk x chunk;
     - otherwise (a long clip) ``chunk`` rows of x at a time (checkpointed when gradients are needed), so only
       one (chunk, M) similarity block and that chunk's pooled vectors exist at a time; x's norms are computed
-      once for both poolings (read off the diagonal of x's own dot products when all rows fit in one chunk).
+      once for both poolings.
     """
     _check_eta_inputs(x, x, x_mask)
     _check_eta_inputs(x, z, z_mask)
     n, m = x.shape[1], z.shape[1]
     if chunk is None or int(chunk) >= max(n, m):
         return _gram_cosine(x, z, gamma, x_mask, z_mask)
-    one_block = int(chunk) >= n
-    in_x = _keys(x, x_mask, norms=not one_block)  # padded rows of X are zeros and never attended to
+    in_x = _keys(x, x_mask)  # padded rows of X are zeros and never attended to
     in_z = _keys(z, z_mask)
 
     def block(s: int, e: int, x_t, inv_x, bias_x, z_t, inv_z, bias_z) -> torch.Tensor:
-        q_t, dots = x_t[:, :, s:e], None
-        if inv_x is None:  # one block: x's squared norms are the diagonal of its own dot products
-            dots = torch.bmm(q_t.transpose(1, 2), x_t)  # (B, N, N)
-            inv_x = _inv_norm(dots.diagonal(dim1=1, dim2=2))
-        inv_q = inv_x[:, s:e]
-        own = _eta_rows(q_t, inv_q, (x_t, inv_x, bias_x), gamma, dots)  # (B, n, D): the amount of x_i in X
+        q_t, inv_q = x_t[:, :, s:e], inv_x[:, s:e]
+        own = _eta_rows(q_t, inv_q, (x_t, inv_x, bias_x), gamma)  # (B, n, D): the amount of x_i in X
         other = _eta_rows(q_t, inv_q, (z_t, inv_z, bias_z), gamma)  # (B, n, D): the amount of x_i in Z
         return row_cosine(own, other)  # (B, n)
 

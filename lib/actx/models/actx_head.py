@@ -220,15 +220,22 @@ class ActXHead(nn.Module):
 
     def theta(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """theta(F) = relu(F + conv3d_1x1x1(F)) (ActX section 3.3). (B, D, T, H, W), 0 at padded steps."""
-        mask = ops.time_mask(f, mask)
-        return self._theta(ops.zero_padding(f, mask), mask)[0]
+        mask, padded = self._check(f, mask)
+        return self._theta(ops.zero_padding(f, mask) if padded else f, mask, padded)[0]
 
     def maps(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """S_act, S_att, S and C (ActX Eq. 5, 7), each (B, T, H, W) and 0 at padded time steps."""
-        mask = ops.time_mask(f, mask)
-        return self._maps(ops.zero_padding(f, mask), mask)
+        mask, padded = self._check(f, mask)
+        return self._maps(ops.zero_padding(f, mask) if padded else f, mask, padded)
 
-    def _theta(self, f: torch.Tensor, mask: torch.Tensor, w: torch.Tensor | None = None
+    @staticmethod
+    def _check(f: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, bool]:
+        """The checked (B, T) time mask and whether any step is padded (asked once per call: on a GPU every
+        such question waits for the device)."""
+        mask = ops.time_mask(f, mask)
+        return mask, not bool(mask.all())
+
+    def _theta(self, f: torch.Tensor, mask: torch.Tensor, padded: bool, w: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """theta(F) (B, D, T, H, W), 0 at padded steps, and with maps w (B, K, T, H, W) also Eq. 6's pooled
         features (B, K, D) (None without maps)."""
@@ -236,39 +243,43 @@ class ActXHead(nn.Module):
         if conv.groups == 1:  # dense 1x1x1 convolution
             theta = ops.zero_padding(F.relu(f + conv(f)), mask)
             return theta, None if w is None else pool(theta, w)
-        # channel-wise: f + (w f + b) = (1 + w) f + b, with pooling in one node (_ThetaPool)
-        b, d = f.shape[:2]
-        real = None if bool(mask.all()) else ops.voxel_mask(mask, f.shape)[:, None].to(f.dtype)  # (B, 1, N)
-        if w is None:
-            weights = torch.zeros(b, 1, f[0, 0].numel(), dtype=f.dtype, device=f.device)
-        else:  # Eq. 6's normalised weights w_i / sum_i w_i, so that the pooled products are F_s and F_c
-            maps = w.flatten(2)  # (B, K, N)
-            weights = maps / maps.sum(2, keepdim=True).clamp_min(torch.finfo(maps.dtype).tiny)
+        # channel-wise: f + (w f + b) = (1 + w) f + b
+        d = f.shape[1]
+        scale, bias = (1.0 + conv.weight.view(d)).to(f.dtype), conv.bias.to(f.dtype)
+        if w is None:  # theta alone: plain autograd
+            theta = (f * scale.view(1, d, 1, 1, 1) + bias.view(1, d, 1, 1, 1)).relu()
+            return ops.zero_padding(theta, mask), None
+        # with pooling: one autograd node (_ThetaPool) on Eq. 6's normalised weights w_i / sum_i w_i, so that
+        # the pooled products are F_s and F_c
+        real = ops.voxel_mask(mask, f.shape)[:, None].to(f.dtype) if padded else None  # (B, 1, N)
+        maps = w.flatten(2)  # (B, K, N)
+        weights = maps / maps.sum(2, keepdim=True).clamp_min(torch.finfo(maps.dtype).tiny)
         # under mixed precision the node runs in f's dtype: autocast would give its products another dtype
         # than the tensors its backward pass combines them with (a K = 2 product gains nothing from it anyway)
         with torch.autocast(f.device.type, enabled=False):
-            theta, pooled = _ThetaPool.apply(f.flatten(2), (1.0 + conv.weight.view(d)).to(f.dtype),
-                                             conv.bias.to(f.dtype), weights.to(f.dtype), real)
-        return theta.view(f.shape), None if w is None else pooled.transpose(1, 2)  # (B, K, D)
+            theta, pooled = _ThetaPool.apply(f.flatten(2), scale, bias, weights.to(f.dtype), real)
+        return theta.view(f.shape), pooled.transpose(1, 2)  # (B, D, T, H, W), (B, K, D)
 
-    def _maps(self, f: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _maps(self, f: torch.Tensor, mask: torch.Tensor, padded: bool) -> dict[str, torch.Tensor]:
         m = mask[:, :, None, None]  # (B, T, 1, 1)
+        real = m if padded else None  # the statistics' mask: None takes their unmasked paths
         dims = (1, 2, 3)  # (t, h, w): the whole video volume of one sample
         weight = torch.cat([self.phi.weight, self.psi.weight])  # (2, D, kt, kh, kw): phi and psi together
         bias = torch.cat([self.phi.bias, self.psi.bias])  # (2,)
         conf = few_channel_conv3d(f, weight, bias)  # (B, 2, T, H, W)
-        a = ops.percent(ops.attnorm(conf[:, 0], dims, m), self.rho, dims, m)  # (B, T, H, W)
+        a = ops.percent(ops.attnorm(conf[:, 0], dims, real), self.rho, dims, real)  # (B, T, H, W)
         s_act = torch.sigmoid(self.alpha * a) * m  # (B, T, H, W)
-        e = (self.beta * ops.attnorm(conf[:, 1], dims, m)).masked_fill(~m, float("-inf"))
+        e = (self.beta * ops.attnorm(conf[:, 1], dims, real)).masked_fill(~m, float("-inf"))
         s_att = e.flatten(1).softmax(1).view_as(e)  # (B, T, H, W), unit sum per sample
         s = s_act * s_att if self.use_s_att else s_act
         return {"S": s, "C": (1.0 - s_act) * m, "S_act": s_act, "S_att": s_att}
 
     def forward(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        mask = ops.time_mask(f, mask)
-        f = ops.zero_padding(f, mask)
-        out = self._maps(f, mask)
-        th, pooled = self._theta(f, mask, torch.stack([out["S"], out["C"]], 1))  # (B, D, T, H, W), (B, 2, D)
+        mask, padded = self._check(f, mask)
+        f = ops.zero_padding(f, mask) if padded else f
+        out = self._maps(f, mask, padded)
+        maps = torch.stack([out["S"], out["C"]], 1)  # (B, 2, T, H, W)
+        th, pooled = self._theta(f, mask, padded, maps)  # (B, D, T, H, W), (B, 2, D)
         f_s, f_c = pooled.unbind(1)  # Eq. 6: (B, D) each
         out.update(logits=self.classifier(pooled.reshape(len(f), -1)),  # on [F_s, F_c]
                    F_s=f_s, F_c=f_c, theta=th, voxel_mask=ops.voxel_mask(mask, f.shape))
