@@ -77,7 +77,7 @@ class Scale:
         return f"Scale({self.scale:.4g})"
 
 
-def feature_transform(store: Any, stream: str, train_records: Sequence[Any], time_stride: int = 8
+def feature_transform(store: Any, stream: str, train_records: Sequence[Any]
                       ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The transform every run applies to ``stream`` maps (None when NORMALISATION is None)."""
     if NORMALISATION is None:

@@ -299,7 +299,7 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
     stride = _check_stride(cfg)
     records, store, pairs = _ensure_inputs(cfg, spec, stream, conjugates, store, records, pairs, progress)
     classes = _classes(records)
-    transform = feature_transform(store, stream, records[TRAIN_SPLIT], stride)
+    transform = feature_transform(store, stream, records[TRAIN_SPLIT])
     settings = TrainSettings.from_config(cfg, seed=seed)
 
     base = None

@@ -12,6 +12,7 @@ progress bar and a CSV of metrics. The head and the method's loss come in as two
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -251,9 +252,9 @@ def fit(model: nn.Module, objective: Objective, train_set: Any, settings: TrainS
                 with precision.autocast(ctx.device, amp_dtype):
                     parts = step_module(batch)
                 loss = joint_loss(parts, settings.loss_weights)
-                if ctx.any_true(not bool(torch.isfinite(loss.detach()).all())):
-                    raise TrainingDiverged(epoch, step, float(loss.detach()),
-                                           last_path if last_path.exists() else None)
+                value = float(loss.detach())  # the step's one wait for the device
+                if ctx.any_true(not math.isfinite(value)):
+                    raise TrainingDiverged(epoch, step, value, last_path if last_path.exists() else None)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if settings.grad_clip is not None:
@@ -268,7 +269,7 @@ def fit(model: nn.Module, objective: Objective, train_set: Any, settings: TrainS
                     sums[k] = sums.get(k, 0.0) + v.detach().float() * n
                 count += n
                 bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{float(loss.detach()):.4f}", refresh=False)
+                bar.set_postfix(epoch=epoch, loss=f"{value:.4f}", refresh=False)
             scheduler.step()
 
             keys = ["loss"] + sorted(k for k in sums if k != "loss")
