@@ -90,13 +90,14 @@ def grounding(cfg: Any, result: RunResult, split: str = "test", records: Sequenc
 
 
 def grounding_table(cfg: Any, results: Mapping[str, RunResult], split: str = "test",
-                    records: Sequence[Any] | None = None):
-    """One row of grounding metrics per named run (a pandas DataFrame); the actor masks are loaded once."""
+                    records: Sequence[Any] | None = None, grids: dict | None = None):
+    """One row of grounding metrics per named run (a pandas DataFrame); the actor masks are loaded once (pass
+    the same ``grids`` dict to several calls to share them further, e.g. between streams)."""
     import pandas as pd
 
     if records is None:
         from .runner import benchmark_splits
 
         records = benchmark_splits(cfg, (split,))[split]
-    grids: dict = {}
+    grids = {} if grids is None else grids
     return pd.DataFrame({name: grounding(cfg, r, split, records, grids=grids) for name, r in results.items()}).T
