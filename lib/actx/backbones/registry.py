@@ -21,15 +21,15 @@ from .resnet import resnet3d34, resnet50, resnet101
 __all__ = ["get_backbone", "BACKBONES"]
 
 
-def _i3d(path=None, **kw: Any) -> InceptionI3d:
-    """I3D from a checkpoint (``path=``, see :func:`load_i3d`), else randomly initialised (eval mode)."""
-    return load_i3d(path, **kw) if path is not None else InceptionI3d(**kw).eval()
+def _i3d(weights=None, **kw: Any) -> InceptionI3d:
+    """I3D from a checkpoint file (``weights=``, see :func:`load_i3d`), else randomly initialised (eval mode)."""
+    return load_i3d(weights, **kw) if weights is not None else InceptionI3d(**kw).eval()
 
 
 # name -> factory; every model also has .is_3d (True: input (B, C, T, H, W), False: per-frame (B, C, H, W))
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_lite0": efficientnet_lite0,  # kw: pretrained=True, in_channels=3, weights=None
-    "i3d": _i3d,  # kw: path=None, in_channels=3, num_classes
+    "i3d": _i3d,  # kw: weights=None (a checkpoint path), in_channels=3, num_classes
     "resnet50": resnet50,  # kw: weights=None, num_classes, in_channels
     "resnet101": resnet101,
     "densenet161": densenet161,

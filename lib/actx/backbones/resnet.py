@@ -42,10 +42,14 @@ class Normalize(nn.Module):
     def __init__(self, mean: Sequence[float], std: Sequence[float], dims: int):
         super().__init__()
         self.mean, self.std, self.shape = tuple(mean), tuple(std), (1, len(mean)) + (1,) * dims
+        self._made: dict = {}  # (device, dtype) -> (mean, std) tensors, made once rather than every batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).reshape(self.shape)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).reshape(self.shape)
+        key = (x.device, x.dtype)
+        if key not in self._made:
+            self._made[key] = tuple(torch.tensor(v, dtype=x.dtype, device=x.device).reshape(self.shape)
+                                    for v in (self.mean, self.std))
+        mean, std = self._made[key]
         return (x - mean) / std
 
 

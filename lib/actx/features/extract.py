@@ -120,15 +120,11 @@ def load_backbone(name: str, stream: str = "rgb", checkpoint: str | os.PathLike 
         return factory(in_channels=channels).eval()
     from actx.backbones import BACKBONES, get_backbone
 
-    if name == "efficientnet_lite0":
-        return get_backbone(name, pretrained=True, in_channels=channels, weights=checkpoint).eval()
-    if name == "i3d":
-        if checkpoint is None:
-            raise ValueError(f"backbone 'i3d' needs the {stream} stream's Kinetics checkpoint: pass checkpoint=... "
-                             f"(in a notebook: setup(..., features__{stream}_checkpoint='/path/to/{stream}.pt')); "
-                             "see actx.backbones.i3d for where to get one")
-        return get_backbone(name, path=checkpoint, in_channels=channels).eval()
-    if name in BACKBONES:
+    if name == "i3d" and checkpoint is None:
+        raise ValueError(f"backbone 'i3d' needs the {stream} stream's Kinetics checkpoint: pass checkpoint=... "
+                         f"(in a notebook: setup(..., features__{stream}_checkpoint='/path/to/{stream}.pt')); "
+                         "see actx.backbones.i3d for where to get one")
+    if name in BACKBONES:  # every factory takes weights= (a checkpoint; None: its default weights)
         return get_backbone(name, weights=checkpoint, in_channels=channels).eval()
     raise ValueError(f"unknown backbone {name!r}: use one of {sorted(BACKBONES)} or 'package.module:factory'")
 
