@@ -320,3 +320,12 @@ def test_paper_map_gives_reported_numbers_and_nan_for_the_rest():
     assert math.isnan(paper_map("Hollywood2", "actx_no_satt", "rgb"))  # not in Table 2
     assert math.isnan(paper_map("ActionThread", "actx", "flow"))        # no flow-only column
     assert set(PAPER_MAP) == {"ActionThread", "Hollywood2"}
+
+
+def test_mean_pm_and_space_stride_format_and_scale():
+    assert E.mean_pm(12.345, 0.56) == "12.3 ± 0.6" and E.mean_pm(12.345, np.nan) == "12.3"
+    assert E.mean_pm(np.nan, np.nan) == ""
+    cfg = actx.config.make_config("ci", device="cpu")  # frames resized to 64 x 96 for the backbone
+    assert E.space_stride(cfg, 64) == E.SPACE_STRIDE and E.space_stride(cfg, 128) == 2 * E.SPACE_STRIDE
+    with pytest.raises(ValueError, match="whole number"):
+        E.space_stride(cfg, 63)  # 31.5 pixels per cell

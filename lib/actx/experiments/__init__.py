@@ -13,7 +13,7 @@ grounding, tables (results_table).
 """
 
 from .fusion import late_fusion
-from .grounding import SPACE_STRIDE, actor_grids, grounding, grounding_table
+from .grounding import SPACE_STRIDE, actor_grids, grounding, grounding_table, space_stride
 from .methods import (METHODS, MULTI_LABEL, Method, count_parameters, get_method, optional_conjugates,
                       uses_conjugates)
 from .paper import PAPER_MAP, PAPER_PARAMS, paper_map
@@ -22,13 +22,13 @@ from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RunMismatch, RunRes
                      load_run, recipe_for, run, run_dir)
 from .samples import VIDEO_KINDS, WindowSamples, action_steps
 from .scoring import METRIC_NAMES, class_ap, softmax, split_metrics
-from .tables import FUSED, results_table, stream_result
+from .tables import FUSED, mean_pm, results_table, stream_result
 
-__all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map", 
+__all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "EVAL_SPLITS", "FUSED", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
     "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "SPACE_STRIDE", "Scale", "VIDEO_KINDS",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",
-    "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
-    "split_metrics", "stream_result", "uses_conjugates", "voxel_norm_scale",
+    "mean_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
+    "space_stride", "split_metrics", "stream_result", "uses_conjugates", "voxel_norm_scale",
 ]

@@ -24,8 +24,9 @@ from .runner import RunResult
 SPACE_STRIDE = 32
 
 
-def _space_stride(cfg: Any, mask_height: int) -> int:
-    """The map stride in pixels of the annotation (frames may be resized before the backbone)."""
+def space_stride(cfg: Any, mask_height: int) -> int:
+    """The map cell in pixels of frames (or masks) of height ``mask_height``: SPACE_STRIDE scaled by how the
+    frames are resized for the backbone (cfg.features["size"]); ValueError when that is not a whole number."""
     size = cfg.features.get("size")
     scale = 1.0 if not size else mask_height / float(size[0])
     stride = SPACE_STRIDE * scale
@@ -52,7 +53,7 @@ def actor_grids(cfg: Any, result: RunResult, split: str, records: Sequence[Any])
         actor = load_annotation(by_id[clip])["actor_mask"]  # (T_frames, H, W) bool
         a0, a1 = (int(v) for v in result.windows[split][i])
         steps = int(maps["mask"][i].sum())
-        grid = mask_to_grid(actor[a0:a1], (steps, h, w), stride, _space_stride(cfg, actor.shape[1]))
+        grid = mask_to_grid(actor[a0:a1], (steps, h, w), stride, space_stride(cfg, actor.shape[1]))
         out[i, :steps] = grid  # (T', h, w)
     return out
 

@@ -15,6 +15,13 @@ from .scoring import METRIC_NAMES
 FUSED = "rgb+flow"  # the stream name of a late fusion (actx.experiments.late_fusion)
 
 
+def mean_pm(mean: float, std: float) -> str:
+    """'mean ± std' with one decimal ('mean' alone for a single seed, '' for a missing value)."""
+    if np.isnan(mean):
+        return ""
+    return f"{mean:.1f}" if np.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+
+
 def stream_result(cfg: Any, method: str, stream: str, seed: int, conjugates: str = "thread",
                   progress: bool = True, **kwargs: Any) -> RunResult:
     """run(...) for "rgb" or "flow"; for "rgb+flow" the late fusion of the two streams' runs."""
