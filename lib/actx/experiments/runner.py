@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader
 
 from actx.files import atomic_write
 from actx.train import TrainSettings, collate_maps, fit, parallel, predict
+from actx.train.checkpoint import dict_diffs
 from actx.train.loop import FINAL, METRICS
 
 from .methods import Method, count_parameters, get_method, uses_conjugates
@@ -151,8 +152,7 @@ def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, s
 def _check_recipe(path: Path, found: dict, wanted: dict) -> None:
     if found == wanted:
         return
-    diffs = [f"{k}: run {found.get(k)!r}, now {wanted.get(k)!r}" for k in sorted(set(found) | set(wanted))
-             if found.get(k) != wanted.get(k)]
+    diffs = dict_diffs(found, wanted, "run")
     raise RunMismatch(f"{path} holds a finished run made with another recipe ({'; '.join(diffs)}). Delete "
                       f"{path} to retrain it with the current settings, or restore the settings it was made "
                       "with")

@@ -54,12 +54,16 @@ def identity(settings_dict: dict[str, Any], model: torch.nn.Module) -> dict[str,
             "model": model_signature(model)}
 
 
+def dict_diffs(old: dict[str, Any], new: dict[str, Any], was: str) -> list[str]:
+    """'key: <was> old, now new' for every key whose value differs (a missing key counts as None)."""
+    return [f"{k}: {was} {old.get(k)!r}, now {new.get(k)!r}" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)]
+
+
 def check_compatible(ckpt: dict[str, Any], ident: dict[str, Any], path: str | os.PathLike) -> None:
     """Raise :class:`CheckpointMismatch` naming the differing settings or tensors."""
     old = ckpt["identity"]
-    diffs = [f"{k}: checkpoint {old['settings'].get(k)!r}, now {ident['settings'].get(k)!r}"
-             for k in sorted(set(old["settings"]) | set(ident["settings"]))
-             if old["settings"].get(k) != ident["settings"].get(k)]
+    diffs = dict_diffs(old["settings"], ident["settings"], "checkpoint")
     if old["model"] != ident["model"]:
         names = sorted(set(old["model"]) ^ set(ident["model"]))
         shared = set(old["model"]) & set(ident["model"])
