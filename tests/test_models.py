@@ -7,7 +7,6 @@ import torch
 
 import actx.models as M
 from actx import ops
-from actx.models import objectives as O
 
 B, D, T, H, W, C = 2, 6, 4, 3, 5, 3
 
@@ -75,7 +74,7 @@ def test_maps_and_theta_follow_eq_5_to_7(dense):
 @pytest.mark.parametrize("kernel,size", [((3, 3, 3), (4, 4, 6)), ((1, 3, 3), (2, 3, 1)), ((5, 1, 3), (1, 2, 7)),
                                          ((1, 1, 1), (3, 2, 2))])
 def test_few_channel_conv3d_is_conv3d_with_same_padding(kernel, size):
-    from actx.models.actx_head import few_channel_conv3d
+    from actx.models.actx.fused import few_channel_conv3d
     g = torch.Generator().manual_seed(30)
     f = torch.randn(3, 5, *size, generator=g, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 5, *kernel, generator=g, dtype=torch.float64, requires_grad=True)
@@ -90,7 +89,7 @@ def test_few_channel_conv3d_is_conv3d_with_same_padding(kernel, size):
 
 
 def test_pool_of_several_maps_is_each_map_pooled():
-    from actx.models.actx_head import pool
+    from actx.models.actx import pool
     g = torch.Generator().manual_seed(31)
     theta, w = torch.rand(2, 4, 3, 2, 2, generator=g), torch.rand(2, 2, 3, 2, 2, generator=g)
     both = pool(theta, w)  # (B, 2, D)
@@ -191,7 +190,7 @@ def test_constant_map_gives_no_nan():
 @pytest.mark.parametrize("loss_features", ["backbone", "theta"])
 def test_gradients_reach_phi_psi_theta(loss_features):
     head = _head()  # theta's convolution starts at zero (theta = relu(F)); its gradient must not be zero
-    res = O.actx_objective(head, _batch(3), loss_features=loss_features)
+    res = M.actx_objective(head, _batch(3), loss_features=loss_features)
     res["loss"].backward()
     for name in ("phi", "psi", "theta_conv", "classifier"):
         grads = [p.grad for p in getattr(head, name).parameters()]
@@ -203,7 +202,7 @@ def test_gradients_reach_phi_psi_theta(loss_features):
 
 def test_factorization_losses_alone_train_the_maps():
     head = _head()
-    res = O.actx_objective(head, _batch(4), sim_weight=1.0, diff_weight=1.0)
+    res = M.actx_objective(head, _batch(4), sim_weight=1.0, diff_weight=1.0)
     (res["sim"] + res["diff"]).backward()
     assert head.phi.weight.grad.abs().sum() > 0 and head.psi.weight.grad.abs().sum() > 0
 
@@ -259,10 +258,10 @@ def test_acf_objective_terms():
     torch.manual_seed(0)
     head = M.ACFHead(D, C, dim=8)
     same = dict(b, cf=b["f"], cmask=b["mask"])
-    res = O.acf_objective(head, same, xi=0.25)
+    res = M.acf_objective(head, same, xi=0.25)
     assert res["diff"].item() == pytest.approx(0.0, abs=1e-6)
     assert res["sim"].item() == pytest.approx(0.75, abs=1e-6)
-    res = O.acf_objective(head, b)
+    res = M.acf_objective(head, b)
     res["loss"].backward()
     assert head.action[0].weight.grad.abs().sum() > 0 and head.context[0].weight.grad.abs().sum() > 0
 
@@ -310,7 +309,7 @@ def test_eep_heads_on_average_pooling_and_on_actx():
         width = D if base is None else 2 * D
         assert out["eep"].shape == (B, 2 * width) and out["logits"].shape == (B, C)
         assert out["S"].shape == (B, T, H, W)
-        res = O.classification_objective(head, b)
+        res = M.classification_objective(head, b)
         res["loss"].backward()
         assert head.classifier.weight.grad is not None
         if base is not None:
@@ -338,21 +337,18 @@ def test_classification_loss_choices():
     y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     ce = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1]))
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
-    assert O.classification_loss(logits, y, multi_label=False).item() == pytest.approx(ce.item())
-    assert O.classification_loss(logits, y, multi_label=True).item() == pytest.approx(bce.item())
+    assert M.classification_loss(logits, y, multi_label=False).item() == pytest.approx(ce.item())
+    assert M.classification_loss(logits, y, multi_label=True).item() == pytest.approx(bce.item())
     with pytest.raises(ValueError, match="exactly one label"):
-        O.classification_loss(logits, torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]), multi_label=False)
+        M.classification_loss(logits, torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]), multi_label=False)
 
 
-def test_objective_for_and_missing_conjugate():
-    assert O.objective_for(_head()) is O.actx_objective
-    assert O.objective_for(M.ACFHead(D, C)) is O.acf_objective
-    assert O.objective_for(M.AvgPoolHead(D, C)) is O.classification_objective
+def test_missing_conjugate_and_bound_objective():
     b = _batch(11)
     del b["cf"]
     with pytest.raises(KeyError, match="conjugate"):
-        O.actx_objective(_head(), b)
-    configured = functools.partial(O.actx_objective, gamma=2.0, xi=0.1, sim_weight=0.0, diff_weight=0.0)
+        M.actx_objective(_head(), b)
+    configured = functools.partial(M.actx_objective, gamma=2.0, xi=0.1, sim_weight=0.0, diff_weight=0.0)
     res = configured(_head(), _batch(11))
     assert res["loss"].item() == pytest.approx(res["class"].item())
 
@@ -363,7 +359,7 @@ def test_actx_step_runs_under_mixed_precision(loss_features):
     # to bfloat16, so the fused nodes' dtype handling is checked here without a GPU
     head = _head()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        res = O.actx_objective(head, _batch(15), loss_features=loss_features)
+        res = M.actx_objective(head, _batch(15), loss_features=loss_features)
     res["loss"].backward()
     assert torch.isfinite(res["loss"]).all()
     for p in head.parameters():

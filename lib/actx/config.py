@@ -1,4 +1,5 @@
-"""Profiles, notebook parameters, seeding, device choice and the environment report.
+"""Profiles, notebook parameters and the environment report (device choice, seeding and allocator tuning live in
+:mod:`actx.runtime`; :func:`setup` uses them).
 
 Every notebook's ``parameters`` cell holds plain values (``PROFILE``, ``DATA_ROOT``, ``DEVICE``, ...); its next
 cell calls :func:`setup`, which turns them into a :class:`Config`, seeds python / numpy / torch, picks the device
@@ -17,11 +18,11 @@ so that each stage owns its own knobs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import platform
-import random
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
+
+from actx.runtime import choose_device, reuse_freed_memory, seed_everything  # noqa: F401 (the setup cell's helpers)
 
 PROFILE_NAMES = ("ci", "default", "full")
 
@@ -102,7 +105,17 @@ TRAIN: dict[str, dict[str, Any]] = {
                  amp="auto", seeds=(0,)),
 }
 
-STAGES = {"data": DATA, "features": FEATURES, "train": TRAIN}
+# --- Which data set the runner trains and evaluates on (actx.experiments.benchmark_splits) -------------------
+# name: "synthetic" (the embedded benchmark rendered with DATA) or any actx.data.load_dataset name, with its root
+# (e.g. make_config("full", dataset__name="jhmdb", dataset__root="/data/jhmdb", dataset__train_split="train1",
+# dataset__eval_splits=("test1",), dataset__multi_label=False)). eval_splits: the splits reported. val_share: the
+# share of train held out as the validation split (actx.data.splits, VAL_SHARE). multi_label: sigmoid / BCE for
+# sets whose clips can carry several labels (ActionThread, Hollywood2), softmax / CE for one label per clip.
+_SYNTHETIC = dict(name="synthetic", root=None, train_split="train", eval_splits=("test", "test_shifted"),
+                  val_share=0.2, multi_label=False)
+DATASET: dict[str, dict[str, Any]] = {p: dict(_SYNTHETIC) for p in PROFILE_NAMES}
+
+STAGES = {"data": DATA, "features": FEATURES, "train": TRAIN, "dataset": DATASET}
 
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -126,6 +139,7 @@ class Config:
     data: Mapping[str, Any] = field(repr=False)
     features: Mapping[str, Any] = field(repr=False)
     train: Mapping[str, Any] = field(repr=False)
+    dataset: Mapping[str, Any] = field(repr=False)
 
     @property
     def cache(self) -> Path:
@@ -138,9 +152,27 @@ class Config:
         root = Path(os.environ.get("ACTX_FIGURES", REPO_ROOT / "figures"))
         return root if self.profile == "default" else root / self.profile
 
+    def replace(self, **overrides: Any) -> "Config":
+        """A copy with ``stage__key=value`` overrides (as :func:`make_config` takes them), e.g.
+        ``cfg.replace(features__time_stride=1)`` for a method that needs per-frame maps."""
+        sections = {s: dict(getattr(self, s)) for s in STAGES}
+        _apply_overrides(sections, overrides)
+        return dataclasses.replace(self, **{k: _frozen(v) for k, v in sections.items()})
+
     def stage_hash(self, *stages: str) -> str:
         """A short, stable hash of the named stages' settings, to key caches (load-or-compute)."""
         return config_hash({s: dict(getattr(self, s)) for s in stages})
+
+
+def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: Mapping[str, Any]) -> None:
+    for key, value in overrides.items():
+        stage, _, name = key.partition("__")
+        if stage not in sections or not name:
+            raise ValueError(f"override {key!r} must look like '<stage>__<key>' with stage in {list(sections)}")
+        if name not in sections[stage]:
+            raise ValueError(f"override {key!r}: stage {stage!r} has no setting {name!r}; "
+                             f"known: {sorted(sections[stage])}")
+        sections[stage][name] = value
 
 
 def make_config(profile: str = "default", data_root: str | os.PathLike = "../data", device: str = "auto",
@@ -152,70 +184,10 @@ def make_config(profile: str = "default", data_root: str | os.PathLike = "../dat
     if profile not in PROFILE_NAMES:
         raise ValueError(f"PROFILE must be one of {PROFILE_NAMES}, got {profile!r}")
     sections = {name: dict(table[profile]) for name, table in STAGES.items()}
-    for key, value in overrides.items():
-        stage, _, name = key.partition("__")
-        if stage not in sections or not name:
-            raise ValueError(f"override {key!r} must look like '<stage>__<key>' with stage in {list(sections)}")
-        if name not in sections[stage]:
-            raise ValueError(f"override {key!r}: stage {stage!r} has no setting {name!r}; "
-                             f"known: {sorted(sections[stage])}")
-        sections[stage][name] = value
+    _apply_overrides(sections, overrides)
     return Config(profile=profile, data_root=Path(data_root).expanduser().resolve(),
                   device=choose_device(device), seed=int(seed),
                   **{k: _frozen(v) for k, v in sections.items()})
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python's ``random``, numpy's global generator and torch (CPU and every CUDA device)."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def choose_device(name: str = "auto") -> str:
-    """``"auto"`` picks ``"cuda"`` when a GPU is visible, else ``"cpu"``; an explicit name is checked."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"DEVICE={name!r} was asked for but torch {torch.__version__} sees no CUDA device; "
-                           "use DEVICE='auto' or 'cpu'")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ValueError(f"DEVICE must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
-    return name
-
-
-# glibc's malloc hands every freed block above its mmap threshold (128 KiB to start) back to the OS and maps
-# fresh zeroed pages for the next one. A training step allocates and frees many tensors of a few MB, so each
-# step page-faults its whole working set again: about 6,000 faults and 20-40 % of an ActX head step on this
-# 2-core CPU (benchmarks/heads.py --allocator both prints it side by side). Raising both thresholds keeps
-# freed memory in the process for reuse, the effect PyTorch's CPU performance guide gets by preloading
-# jemalloc or tcmalloc. The cost: memory freed by a step is not returned to the OS until the process ends
-# (the resident size stays at the step's peak).
-MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit: blocks below it come from the heap
-TRIM_THRESHOLD = 2**30  # keep up to 1 GiB of free heap instead of returning it after each free
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers from glibc's <malloc.h>
-
-
-def reuse_freed_memory() -> bool:
-    """Raise glibc malloc's mmap and trim thresholds for this process (see MMAP_THRESHOLD). Returns True when
-    set, False where the C library is not glibc (macOS, Windows, musl), whose allocators need no such change.
-    Idempotent; called by :func:`setup`, :func:`actx.train.fit`, feature extraction and the benchmarks."""
-    import ctypes
-    import ctypes.util
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and libc.mallopt(_M_TRIM_THRESHOLD,
-                                                                                TRIM_THRESHOLD) == 1
-    if not ok:
-        raise RuntimeError("glibc's mallopt refused the mmap / trim thresholds "
-                           f"({MMAP_THRESHOLD}, {TRIM_THRESHOLD}); this C library is not the glibc expected")
-    return True
 
 
 def environment_report(cfg: Config | None = None) -> dict[str, str]:

@@ -18,14 +18,15 @@ from .methods import (METHODS, MULTI_LABEL, Method, count_parameters, get_method
                       uses_conjugates)
 from .paper import PAPER_MAP, PAPER_PARAMS, paper_map
 from .normalise import NORMALISATION, Scale, feature_transform, normalisation_recipe, voxel_norm_scale
+from .inputs import INPUTS
 from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RunMismatch, RunResult, benchmark_splits,
-                     load_run, recipe_for, run, run_dir)
+                     eval_splits, load_run, method_config, params_suffix, recipe_for, run, run_dir)
 from .samples import VIDEO_KINDS, WindowSamples, action_steps
-from .scoring import METRIC_NAMES, class_ap, softmax, split_metrics
+from .scoring import METRIC_NAMES, class_ap, probabilities, softmax, split_metrics
 from .tables import FUSED, mean_pm, results_table, stream_result
 
 __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
-    "EVAL_SPLITS", "FUSED", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
+    "EVAL_SPLITS", "FUSED", "INPUTS", "eval_splits", "method_config", "params_suffix", "probabilities", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
     "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "SPACE_STRIDE", "Scale", "VIDEO_KINDS",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",

@@ -10,6 +10,11 @@ Every method of ActX Tables 1-2 that runs on the stored feature maps (000 sectio
     actx          ActX (Eq. 1-7)
     eep_actx      EEP on a trained ActX head's per-step F_s, F_c ("EEP + ActX", Table 2)
 
+A row is one :class:`Method`: the package under actx.models that holds its head and objective builder, its
+parameters (the package's ``PARAMS``, with the row's own values on top, e.g. ``use_s_att=False``), and what it
+needs from the data. ``get_method(name).params`` gives the defaults; ``run(cfg, name, params={...})`` overrides
+them, and the parameters are part of the run's recipe (a changed value trains a new run).
+
 The benchmark is single-label, so every objective uses softmax cross-entropy (``multi_label=False``). Methods
 trained with conjugate samples get their objective wrapped by :func:`optional_conjugates`, so that a training
 sample without any conjugate still trains (classification only).
@@ -18,25 +23,27 @@ sample without any conjugate still trains (classification only).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 import torch.nn as nn
 
-from actx.models import (ACFHead, ActXHead, AttentionalPoolingHead, AvgPoolHead, EEPHead, acf_objective,
-                         actx_objective, classification_objective)
+from actx import models
+from actx.models.classify import classification_objective
+
 
 # The embedded benchmark gives every clip exactly one action: softmax cross-entropy lets the classes compete
-# (actx.models.objectives explains the choice); mAP is then computed from the softmax probabilities.
+# (actx.models.classify explains the choice); mAP is then computed from the softmax probabilities.
 MULTI_LABEL = False
 
 # The loss parts a conjugate objective always reports (zero when a batch has no conjugate at all), so that
 # every epoch's row of metrics.csv has the same columns.
 CONJUGATE_PARTS = ("class", "sim", "diff")
 
-HeadFactory = Callable[[int, int, "nn.Module | None"], nn.Module]
 Objective = Callable[[nn.Module, dict], dict]
+Prepare = Callable[[nn.Module, Iterable[tuple[torch.Tensor, torch.Tensor]], bool], Any]
 
 
 @dataclass(frozen=True)
@@ -45,22 +52,74 @@ class Method:
 
     name        registry key (also the run folder's name)
     title       the row label of the papers' tables
-    make_head   ``make_head(in_channels, num_classes, base_head)`` -> an untrained head (base_head: the
-                trained head of ``base``, else None)
-    objective   ``objective(model, batch) -> {"loss", ...}`` (actx.models.objectives, single-label)
+    package     the module under actx.models with ``PARAMS``, ``WHY``, ``build_head(in_channels, num_classes,
+                params, base)`` and ``build_objective(params, multi_label, inputs) -> objective(model, batch)``
+    overrides   this row's parameter values on top of the package's ``PARAMS`` (e.g. an ablation's switch)
     conjugates  True when training needs conjugate samples (batch keys "cf", "cmask")
+    inputs      extra per-sample inputs the head's forward takes by name, loaded by the runner
+                (actx.experiments.inputs.INPUTS: e.g. "actor_boxes", "keypoints")
+    features    settings of cfg.features this method needs changed (e.g. {"time_stride": 1}: per-frame maps);
+                the runner extracts (or finds) a feature store with them
     base        the method whose trained run this one builds on (EEP + ActX), else None
-    prepare     the fitted, non-learnt step run on the training samples before the classifier is trained
-                (EEP's PCA basis): ``prepare(head, batches of (f, mask), progress)``; None for most methods
+    prepare     a fitted, non-learnt step run on the training samples before the classifier is trained (EEP's
+                PCA basis): ``prepare(head, batches of (f, mask), progress)``; None for most methods
+    fit         the method's own training routine where actx.train.fit does not fit (detection, a recurrent
+                sequence model): ``fit(head, objective, train_set, settings, out, device, eval_fn, progress)``,
+                which must leave in ``out`` what actx.train.fit leaves (final.pt with "model", metrics.csv) and
+                resume from its own checkpoints; None: actx.train.fit
     """
 
     name: str
     title: str
-    make_head: HeadFactory
-    objective: Objective
+    package: ModuleType
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     conjugates: bool = False
+    inputs: tuple[str, ...] = ()
+    features: Mapping[str, Any] = field(default_factory=dict)
     base: str | None = None
-    prepare: Callable[[nn.Module, Iterable[tuple[torch.Tensor, torch.Tensor]], bool], Any] | None = None
+    prepare: Prepare | None = None
+    fit: Callable[..., Any] | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The default parameters: the package's PARAMS with this row's overrides."""
+        return {**self.package.PARAMS, **self.overrides}
+
+    @property
+    def why(self) -> dict[str, str]:
+        """One line per parameter on where its default comes from (the paper, or why an open value)."""
+        return {k: self.package.WHY.get(k, "") for k in self.params}
+
+    def resolve(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults with ``params`` on top; a ValueError naming unknown parameters."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise ValueError(f"method {self.name!r} has no parameters {unknown}; its parameters are "
+                             f"{sorted(self.params)}")
+        return {**self.params, **params}
+
+    def make_head(self, in_channels: int, num_classes: int, base: nn.Module | None = None,
+                  params: Mapping[str, Any] | None = None, base_params: Mapping[str, Any] | None = None
+                  ) -> nn.Module:
+        """An untrained head with ``params`` (default: the defaults). ``base`` is the trained base head; for a
+        method built on one and no ``base`` given (rebuilding a finished run, whose state dict holds the base's
+        weights), an untrained base with ``base_params`` is made."""
+        if self.base is not None and base is None:
+            base = get_method(self.base).make_head(in_channels, num_classes, params=base_params)
+        return self.package.build_head(in_channels, num_classes, self.resolve(params), base)
+
+    def make_objective(self, params: Mapping[str, Any] | None = None, multi_label: bool = MULTI_LABEL
+                       ) -> Objective:
+        """``objective(model, batch) -> {"loss", ...}`` bound to ``params``; wrapped by
+        :func:`optional_conjugates` for methods that train with conjugates."""
+        objective = self.package.build_objective(self.resolve(params), multi_label, self.inputs)
+        return optional_conjugates(objective, multi_label, self.inputs) if self.conjugates else objective
+
+    @property
+    def objective(self) -> Objective:
+        """The objective with the default parameters (single-label, as the benchmark)."""
+        return self.make_objective()
 
 
 def _subset(batch: dict, rows: torch.Tensor, conjugate: bool) -> dict:
@@ -78,7 +137,8 @@ def _with_parts(parts: dict) -> dict:
     return {**{k: zero for k in CONJUGATE_PARTS}, **parts}
 
 
-def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL) -> Objective:
+def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL, inputs: tuple[str, ...] = ()
+                        ) -> Objective:
     """Wrap a conjugate objective (ActX Eq. 1; ACF) so that samples without a conjugate still train.
 
     A sample has no conjugate when its ``"cmask"`` row is all False (a zero-length "cf"). actx.losses does not
@@ -103,7 +163,7 @@ def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL) -
         if bool(has.all()):
             return _with_parts(objective(model, batch))
         b, n_c = has.numel(), int(has.sum())
-        rest = classification_objective(model, _subset(batch, ~has, False), multi_label=multi_label)
+        rest = classification_objective(model, _subset(batch, ~has, False), multi_label, inputs)
         if n_c == 0:
             zero = rest["class"].new_zeros(())
             return {"loss": rest["loss"], "class": rest["class"], "sim": zero, "diff": zero}
@@ -117,41 +177,23 @@ def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL) -
     return wrapped
 
 
-def _eep_prepare(head: EEPHead, batches, progress: bool) -> None:
+def _eep_prepare(head: nn.Module, batches, progress: bool) -> None:
     """Fit EEP's basis (PCA over time, Wang et al. 2017) on the training samples' whole action windows."""
     head.fit(batches, progress=progress)
 
 
-def _eep_actx_head(d: int, c: int, base: nn.Module | None) -> EEPHead:
-    if base is None:  # rebuilding a finished run: the base's weights come with the run's own state dict
-        base = ActXHead(d, c)
-    return EEPHead(d, c, base=base)
-
-
-def _single_label(objective: Objective) -> Objective:
-    """The objective with softmax cross-entropy (``multi_label=False``) for the single-label benchmark."""
-    return functools.partial(objective, multi_label=MULTI_LABEL)
-
-
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("avgpool", "Avg. pooling (I3D)", lambda d, c, _: AvgPoolHead(d, c),
-           _single_label(classification_objective)),
+    Method("avgpool", "Avg. pooling (I3D)", models.avgpool),
     # EEP on the baseline's per-step features: those are the backbone map's spatial averages, which the
     # trained baseline does not change (it learns only its classifier), so the avgpool run is not needed.
-    Method("eep_avgpool", "EEP + avg. pooling (EEP + I3D)", lambda d, c, _: EEPHead(d, c),
-           _single_label(classification_objective), prepare=_eep_prepare),
-    Method("attentional", "Attentional pooling", lambda d, c, _: AttentionalPoolingHead(d, c),
-           _single_label(classification_objective)),
-    Method("acf", "ACF", lambda d, c, _: ACFHead(d, c),
-           optional_conjugates(_single_label(acf_objective)), conjugates=True),
-    Method("actx_no_satt", "ActX w/o S_att", lambda d, c, _: ActXHead(d, c, use_s_att=False),
-           optional_conjugates(_single_label(actx_objective)), conjugates=True),
-    Method("actx", "ActX", lambda d, c, _: ActXHead(d, c),
-           optional_conjugates(_single_label(actx_objective)), conjugates=True),
+    Method("eep_avgpool", "EEP + avg. pooling (EEP + I3D)", models.eep, prepare=_eep_prepare),
+    Method("attentional", "Attentional pooling", models.attentional),
+    Method("acf", "ACF", models.acf, conjugates=True),
+    Method("actx_no_satt", "ActX w/o S_att", models.actx, {"use_s_att": False}, conjugates=True),
+    Method("actx", "ActX", models.actx, conjugates=True),
     # EEP + ActX: the base ActX run is trained (or loaded) first and frozen; its conjugate kind names this
     # run's folder too.
-    Method("eep_actx", "EEP + ActX", _eep_actx_head, _single_label(classification_objective), base="actx",
-           prepare=_eep_prepare),
+    Method("eep_actx", "EEP + ActX", models.eep, base="actx", prepare=_eep_prepare),
 )}
 
 

@@ -3,21 +3,25 @@
     result = run(cfg, "actx", stream="rgb", seed=0)      # trains once, then loads
     result.metrics["test"]["mAP"], result.probs["test_shifted"], result.maps["test"]["S"], result.head
 
-A run lives in ``cfg.cache / "runs" / <stream> / <method>[-<conjugates>] / seed<k>`` (the suffix only for
-methods trained with conjugates, or built on one that is):
+A run lives in ``cfg.cache / "runs" / <stream> / <method>[-<conjugates>][-<parameters>] / seed<k>`` (the
+conjugate suffix only for methods trained with conjugates, or built on one that is; the parameter suffix only
+when ``params`` changes a default, e.g. ``actx-thread-gamma=5``):
 
     last.pt, final.pt, metrics.csv   actx.train.fit's checkpoints and per-epoch metrics (loss parts, test mAP)
     predictions.npz                  per split: "<split>.probs" (N, C) softmax probabilities, "<split>.labels"
                                      (N, C), "<split>.ids", "<split>.windows" (N, 2) action-window frames,
                                      "<split>.S" / "<split>.C" (N, T, h, w) maps (no C when the head has
                                      none), "<split>.mask" (N, T) real time steps
-    metrics.json                     the recipe (what the run was made with), metrics per split computed from
-                                     the saved probabilities, parameter count. Written last: a run is finished
-                                     when it exists, and a finished run is loaded, never retrained.
+    metrics.json                     the recipe (what the run was made with: settings, the method's parameters,
+                                     features, data set), metrics per split computed from the saved
+                                     probabilities, parameter count. Written last: a run is finished when it
+                                     exists, and a finished run is loaded, never retrained; a finished run of
+                                     another recipe raises RunMismatch naming the differences.
 
-Training: the ``train`` split's action windows, random temporal crops of ``cfg.train["crop"]`` steps, the
-profile's schedule (actx.train.TrainSettings.from_config). Evaluation: whole action windows of ``test`` and
-``test_shifted``.
+Training: the ``train`` split's action windows without the validation share (actx.data.splits), random temporal
+crops of ``cfg.train["crop"]`` steps, the profile's schedule (actx.train.TrainSettings.from_config).
+Evaluation: whole action windows of ``val`` (where open values are chosen) and of the data set's evaluation
+splits (``cfg.dataset["eval_splits"]``: ``test`` and ``test_shifted`` on the benchmark, for reporting only).
 """
 
 from __future__ import annotations
@@ -39,25 +43,27 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from actx.files import atomic_write
-from actx.train import TrainSettings, collate_maps, fit, parallel, predict
+from actx import runtime
+from actx.data.splits import VAL_SPLIT, validation_split
+from actx.train import TrainSettings, collate_maps, fit, predict
 from actx.train.checkpoint import dict_diffs
 from actx.train.loop import FINAL, METRICS
 
 from .methods import Method, count_parameters, get_method, uses_conjugates
 from .normalise import feature_transform, normalisation_recipe
 from .samples import VIDEO_KINDS, WindowSamples
-from .scoring import class_ap, softmax, split_metrics
+from .scoring import class_ap, probabilities, split_metrics
 
 RUNS = "runs"
 PREDICTIONS = "predictions.npz"
 RESULT = "metrics.json"
 TRAIN_SPLIT = "train"
-EVAL_SPLITS = ("test", "test_shifted")
-# Bump when what a run computes changes for the same recipe (samples, metrics, file layout).
-RUN_VERSION = 1
-# Evaluate on the test splits after every epoch (eval_every = 1) so metrics.csv has learning curves. The
-# curves are for reading only: nothing (no epoch, no hyper-parameter) is selected on them.
-CURVE_SPLITS = EVAL_SPLITS
+EVAL_SPLITS = ("test", "test_shifted")  # the benchmark's reporting splits (a real set's: cfg.dataset)
+# Bump when what a run computes changes for the same recipe (samples, metrics, file layout). 2: the validation
+# split is held out of train, evaluated, and the method's parameters are in the recipe.
+RUN_VERSION = 2
+# A parameter suffix longer than this in a run folder's name becomes a hash (file names stay readable).
+PARAMS_NAME_CHARS = 40
 
 
 class RunMismatch(ValueError):
@@ -106,20 +112,66 @@ class RunResult:
         return pd.DataFrame(self.metrics).T
 
 
-def run_dir(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: str = "thread") -> Path:
-    """Where a run lives: cfg.cache / "runs" / <stream> / <method>[-<conjugates>] / seed<k>."""
+def params_suffix(method: str, params: Mapping[str, Any] | None) -> str:
+    """The run-folder suffix of the parameters that differ from the method's defaults ("" when none do):
+    ``gamma=5`` style, sorted; a hash of them when that would be longer than PARAMS_NAME_CHARS."""
+    from actx.config import config_hash
+
+    spec = get_method(method)
+    changed = {k: v for k, v in spec.resolve(params).items() if _jsonable(v) != _jsonable(spec.params[k])}
+    if not changed:
+        return ""
+    name = "_".join(f"{k}={_jsonable(v)}" for k, v in sorted(changed.items()))
+    name = "".join(c if c.isalnum() or c in "=._-" else "-" for c in name)
+    return name if len(name) <= PARAMS_NAME_CHARS else "p" + config_hash(changed)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_dir(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: str = "thread",
+            params: Mapping[str, Any] | None = None) -> Path:
+    """Where a run lives: cfg.cache / "runs" / <stream> / <method>[-<conjugates>][-<params>] / seed<k>."""
     spec = get_method(method)
     name = f"{method}-{conjugates}" if uses_conjugates(spec) else method
-    return Path(cfg.cache) / RUNS / stream / name / f"seed{int(seed)}"
+    suffix = params_suffix(method, params)
+    return Path(cfg.cache) / RUNS / stream / (f"{name}-{suffix}" if suffix else name) / f"seed{int(seed)}"
 
 
-def benchmark_splits(cfg: Any, splits: Sequence[str] = (TRAIN_SPLIT, *EVAL_SPLITS)) -> dict[str, Any]:
-    """The benchmark's splits as ClipSets (rendered once, then found: synthetic.ensure_benchmark)."""
+def eval_splits(cfg: Any) -> tuple[str, ...]:
+    """The data set's reporting splits (``cfg.dataset["eval_splits"]``; the benchmark: test, test_shifted)."""
+    return tuple(cfg.dataset["eval_splits"])
+
+
+def benchmark_splits(cfg: Any, splits: Sequence[str] | None = None) -> dict[str, Any]:
+    """The configured data set's splits as ClipSets: ``train`` without its validation share, ``val``, and the
+    evaluation splits (``cfg.dataset``; the embedded benchmark by default, rendered once, then found).
+
+    ``splits`` picks some of them (default: all). "negatives" (the benchmark's non-action clips) can be asked for
+    too. A real set is read with actx.data.load_dataset(name, root, split).
+    """
     from actx.data import load_dataset
-    from actx.data.synthetic import ensure_benchmark
 
-    root = ensure_benchmark(cfg)
-    return {s: load_dataset("synthetic", root, s) for s in splits}
+    ds = cfg.dataset
+    names = tuple(splits) if splits is not None else (TRAIN_SPLIT, VAL_SPLIT, *eval_splits(cfg))
+    if ds["name"] == "synthetic":
+        from actx.data.synthetic import ensure_benchmark
+
+        root = ensure_benchmark(cfg)
+    elif ds["root"] is None:
+        raise ValueError(f"cfg.dataset names the real set {ds['name']!r} but no root: set dataset__root to the "
+                         "folder its archive extracts to (data/README.md)")
+    else:
+        root = Path(ds["root"])
+    out: dict[str, Any] = {}
+    if TRAIN_SPLIT in names or VAL_SPLIT in names:
+        train, val = validation_split(load_dataset(ds["name"], root, ds["train_split"]), ds["val_share"])
+        out.update({TRAIN_SPLIT: train, VAL_SPLIT: val})
+    for split in names:
+        if split not in out:
+            out[split] = load_dataset(ds["name"], root, split)
+    return {split: out[split] for split in names}
 
 
 def _classes(records: Mapping[str, Any]) -> tuple[str, ...]:
@@ -137,16 +189,31 @@ def _store_root(cfg: Any, store: Any) -> Path:
     return store_root(cfg)
 
 
-def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, store: Any = None) -> dict:
-    """What a run is made with; a finished run is only loaded when its recipe equals this one."""
+def method_config(cfg: Any, spec: Method) -> Any:
+    """``cfg`` with the feature settings the method needs (``spec.features``, e.g. per-frame maps)."""
+    return cfg.replace(**{f"features__{k}": v for k, v in spec.features.items()}) if spec.features else cfg
+
+
+def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, store: Any = None,
+               params: Mapping[str, Any] | None = None) -> dict:
+    """What a run is made with; a finished run is only loaded when its recipe equals this one. It holds the
+    method's parameters (the defaults with ``params`` on top), and those of the base it builds on."""
     spec = get_method(method)
     settings = TrainSettings.from_config(cfg, seed=seed)
-    return json.loads(json.dumps({
+    ds = cfg.dataset
+    recipe = {
         "version": RUN_VERSION, "method": method, "stream": stream, "seed": int(seed),
-        "conjugates": conjugates if uses_conjugates(spec) else None,
-        "settings": dataclasses.asdict(settings), "features": _store_root(cfg, store).name,
-        "data": cfg.stage_hash("data"), "normalisation": normalisation_recipe(),
-    }, default=str))
+        "conjugates": conjugates if uses_conjugates(spec) else None, "params": spec.resolve(params),
+        "inputs": list(spec.inputs), "settings": dataclasses.asdict(settings),
+        "features": _store_root(method_config(cfg, spec), store).name,
+        "data": cfg.stage_hash("data") if ds["name"] == "synthetic" else str(ds["root"]),
+        "dataset": {"name": ds["name"], "train_split": ds["train_split"], "val_share": ds["val_share"],
+                    "eval_splits": list(eval_splits(cfg)), "multi_label": ds["multi_label"]},
+        "normalisation": normalisation_recipe(),
+    }
+    if spec.base is not None:
+        recipe["base_params"] = get_method(spec.base).params
+    return _jsonable(recipe)
 
 
 def _check_recipe(path: Path, found: dict, wanted: dict) -> None:
@@ -166,8 +233,8 @@ class _Outputs(nn.Module):
         super().__init__()
         self.head = head
 
-    def forward(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        out = self.head(f, mask)
+    def forward(self, f: torch.Tensor, mask: torch.Tensor | None = None, **inputs) -> dict[str, torch.Tensor]:
+        out = self.head(f, mask, **inputs)
         return {k: out[k] for k in ("logits", "S", "C") if k in out}
 
 
@@ -176,10 +243,14 @@ def _ensure_inputs(cfg, spec: Method, stream: str, conjugates: str, store, recor
     from actx.features import ensure_features
 
     records = dict(records) if records is not None else benchmark_splits(cfg)
-    missing = [s for s in (TRAIN_SPLIT, *EVAL_SPLITS) if s not in records]
+    if VAL_SPLIT not in records and TRAIN_SPLIT in records:  # the caller's own train split: hold out val here
+        records[TRAIN_SPLIT], records[VAL_SPLIT] = validation_split(records[TRAIN_SPLIT],
+                                                                    cfg.dataset["val_share"])
+    wanted = (TRAIN_SPLIT, VAL_SPLIT, *eval_splits(cfg))
+    missing = [s for s in wanted if s not in records]
     if missing:
-        raise KeyError(f"records must hold the splits {[TRAIN_SPLIT, *EVAL_SPLITS]}; missing {missing}")
-    clips = [r for s in (TRAIN_SPLIT, *EVAL_SPLITS) for r in records[s]]
+        raise KeyError(f"records must hold the splits {list(wanted)}; missing {missing}")
+    clips = [r for s in wanted for r in records[s]]
     if store is None:
         store = ensure_features(cfg, clips, stream, progress=progress)
     if uses_conjugates(spec) and pairs is None:
@@ -192,12 +263,14 @@ def _default_pairs(cfg, store, stream: str, kind: str, records, progress: bool) 
 
     Mining embeds clips with the RGB maps (the neighbour kind), whichever stream this run trains."""
     from actx.conjugates.mine import ensure_conjugates
-    from actx.data import load_dataset
-    from actx.data.synthetic import ensure_benchmark
     from actx.features import ensure_features
 
-    negatives = list(load_dataset("synthetic", ensure_benchmark(cfg), "negatives"))
-    ensure_features(cfg, list(records[TRAIN_SPLIT]) + negatives, "rgb", progress=progress)
+    if cfg.dataset["name"] != "synthetic":
+        raise ValueError(f"stage 03's default pairs are mined on the embedded benchmark; for "
+                         f"{cfg.dataset['name']!r} pass pairs= (an actx.conjugates pairs table)")
+    negatives = list(benchmark_splits(cfg, ("negatives",))["negatives"])
+    ensure_features(cfg, list(records[TRAIN_SPLIT]) + list(records[VAL_SPLIT]) + negatives, "rgb",
+                    progress=progress)
     tables = ensure_conjugates(cfg, store.refresh(), "rgb", progress=progress)
     if kind not in tables:
         raise KeyError(f"unknown conjugate kind {kind!r}; stage 03 mines {sorted(tables)}")
@@ -224,12 +297,13 @@ def _batches(dataset, batch_size: int):
         yield batch["f"].float(), batch["mask"]
 
 
-def _evaluate(head: nn.Module, datasets: Mapping[str, WindowSamples], device: str, batch_size: int
-              ) -> dict[str, dict[str, np.ndarray]]:
+def _evaluate(head: nn.Module, datasets: Mapping[str, WindowSamples], device: str, batch_size: int,
+              multi_label: bool = False) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     for split, ds in datasets.items():
-        pred = predict(_Outputs(head), ds, device, batch_size=batch_size)
-        out[split] = {"probs": softmax(pred["logits"]), "labels": ds.labels, "ids": np.array(ds.ids),
+        pred = predict(_Outputs(head), ds, device, batch_size=batch_size, inputs=tuple(ds.inputs))
+        out[split] = {"probs": probabilities(pred["logits"], multi_label), "labels": ds.labels,
+                      "ids": np.array(ds.ids),
                       "windows": ds.frames, "S": pred["S"], "mask": pred["mask"]}
         if "C" in pred:
             out[split]["C"] = pred["C"]
@@ -248,26 +322,31 @@ def _save_predictions(path: Path, preds: Mapping[str, Mapping[str, np.ndarray]])
 
 def run(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: str = "thread",
         store: Any = None, progress: bool = True, records: Mapping[str, Sequence[Any]] | None = None,
-        pairs: pd.DataFrame | None = None) -> RunResult:
+        pairs: pd.DataFrame | None = None, params: Mapping[str, Any] | None = None) -> RunResult:
     """Train (once) and evaluate ``method`` on ``stream`` features with ``seed``; load it when it is finished.
 
-    cfg         an actx.config.Config (profile, cache, device, cfg.train schedule)
+    cfg         an actx.config.Config (profile, cache, device, cfg.train schedule, cfg.dataset)
     method      a key of METHODS
     stream      "rgb" or "flow"
     conjugates  pairs-table kind for methods with conjugates: "thread" (ActX 4.1, default), "imperfect"
                 (4.2) or "neighbour" (4.3); ignored (and absent from the folder name) for the others
-    store       a FeatureStore (default: stage 02's, extracting what is missing)
-    records     {"train", "test", "test_shifted": records} (default: the benchmark's splits)
+    store       a FeatureStore (default: stage 02's, extracting what is missing, with the method's features)
+    records     {"train", "val", <eval splits>: records} (default: benchmark_splits(cfg)); without "val", the
+                validation share is held out of the given "train" here
     pairs       the pairs table to train with (default: stage 03's table of kind ``conjugates``)
+    params      the method's parameters to change (e.g. {"gamma": 5.0}); the rest are its defaults
+                (``get_method(method).params``). A changed value is another run (its own folder).
     Raises RunMismatch when the folder holds a finished run made with another recipe.
     """
     spec = get_method(method)
     if uses_conjugates(spec) and conjugates not in VIDEO_KINDS:
         raise ValueError(f"{method} trains with conjugate windows of video maps: conjugates must be one of "
                          f"{VIDEO_KINDS}, got {conjugates!r}")
-    out = run_dir(cfg, method, stream, seed, conjugates)
-    recipe = recipe_for(cfg, method, stream, seed, conjugates, store)
-    if not (out / RESULT).exists():
+    out = run_dir(cfg, method, stream, seed, conjugates, params)
+    recipe = recipe_for(cfg, method, stream, seed, conjugates, store, params)
+    if (out / RESULT).exists():  # a finished run of another recipe is an error, never silently loaded
+        _check_recipe(out, _saved_recipe(out), recipe)
+    else:
         with _run_lock(out):  # another process training the same run: wait for it, then load its result
             if not (out / RESULT).exists():
                 return _compute(cfg, spec, stream, seed, conjugates, store, progress, records, pairs, out,
@@ -275,6 +354,10 @@ def run(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: s
     result = load_run(out)
     _check_recipe(out, result.recipe, recipe)
     return result
+
+
+def _saved_recipe(path: Path) -> dict:
+    return json.loads((path / RESULT).read_text())["recipe"]
 
 
 @contextlib.contextmanager
@@ -296,51 +379,59 @@ def _run_lock(out: Path):
 def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, progress: bool, records,
              pairs, out: Path, recipe: dict) -> RunResult:
     """Train, evaluate and write a run (see :func:`run`)."""
-    stride = _check_stride(cfg)
-    records, store, pairs = _ensure_inputs(cfg, spec, stream, conjugates, store, records, pairs, progress)
+    params = recipe["params"]
+    mcfg = method_config(cfg, spec)
+    stride = _check_stride(mcfg) if uses_conjugates(spec) else int(mcfg.features["time_stride"])
+    records, store, pairs = _ensure_inputs(mcfg, spec, stream, conjugates, store, records, pairs, progress)
     classes = _classes(records)
     transform = feature_transform(store, stream, records[TRAIN_SPLIT])
     settings = TrainSettings.from_config(cfg, seed=seed)
+    multi_label = bool(cfg.dataset["multi_label"])
 
     base = None
     if spec.base is not None:  # e.g. EEP + ActX: the trained base run, loaded (or trained once) and frozen
         base = run(cfg, spec.base, stream, seed, conjugates, store, progress, records, pairs).head
-    train_set = WindowSamples(store, records[TRAIN_SPLIT], classes, stream,
-                              pairs if spec.conjugates else None, stride, seed, transform)
-    evals = {s: WindowSamples(store, records[s], classes, stream, None, stride, seed, transform)
-             for s in EVAL_SPLITS}
+
+    def samples(split: str, with_pairs: bool) -> WindowSamples:
+        return WindowSamples(store, records[split], classes, stream, pairs if with_pairs else None, stride, seed,
+                             transform, inputs=spec.inputs)
+
+    train_set = samples(TRAIN_SPLIT, spec.conjugates)
+    evals = {s: samples(s, False) for s in (VAL_SPLIT, *eval_splits(cfg))}
     in_channels = int(store.entry(train_set.ids[0], stream)["shape"][0])
     torch.manual_seed(seed)  # the head's initial weights
-    head = spec.make_head(in_channels, len(classes), base)
+    head = spec.make_head(in_channels, len(classes), base, params)
     if spec.prepare is not None:  # on whole training windows without conjugates (the loop crops, not the set)
-        plain = train_set if train_set.options is None else WindowSamples(
-            store, records[TRAIN_SPLIT], classes, stream, None, stride, seed, transform)
+        plain = train_set if train_set.options is None else samples(TRAIN_SPLIT, False)
         spec.prepare(head, _batches(plain, settings.batch_size), progress)
 
     def curves(model: nn.Module, epoch: int) -> dict[str, float]:
-        preds = _evaluate(model, {s: evals[s] for s in CURVE_SPLITS}, cfg.device, settings.batch_size)
+        # after every epoch, so that metrics.csv has learning curves; a stopping point is chosen on val only
+        preds = _evaluate(model, evals, cfg.device, settings.batch_size, multi_label)
         return {f"{s}_mAP": split_metrics(p["probs"], p["labels"])["mAP"] for s, p in preds.items()}
 
     t0 = time.perf_counter()
-    fit(head, spec.objective, train_set, settings, out, device=cfg.device, eval_fn=curves, progress=progress)
+    train = spec.fit or fit
+    train(head, spec.make_objective(params, multi_label), train_set, settings, out, device=cfg.device,
+          eval_fn=curves, progress=progress, time_keys=spec.inputs)
     seconds = time.perf_counter() - t0
     with_conjugate = int((train_set.conjugate_counts() > 0).sum()) if spec.conjugates else None
     info = {"recipe": recipe, "classes": list(classes), "in_channels": in_channels,
             "params": count_parameters(head), "train_seconds": round(seconds, 2),
             "train_samples": len(train_set), "samples_with_conjugates": with_conjugate,
             "feature_scale": getattr(transform, "scale", None)}
-    ctx = parallel.init(cfg.device)  # under torchrun: rank 0 evaluates and writes, the others wait for it
+    ctx = runtime.init(cfg.device)  # under torchrun: rank 0 evaluates and writes, the others wait for it
     if ctx.is_main:
-        _finish(out, head, evals, info, ctx.device, settings.batch_size)
+        _finish(out, head, evals, info, ctx.device, settings.batch_size, multi_label)
     ctx.barrier()
     return load_run(out)
 
 
 def _finish(out: Path, head: nn.Module, evals: Mapping[str, WindowSamples], info: dict, device,
-            batch_size: int) -> None:
+            batch_size: int, multi_label: bool) -> None:
     """Predictions on the evaluation splits, then metrics.json (last: it marks the run finished), with the
     metrics computed from the saved probabilities as a reader of predictions.npz gets them."""
-    _save_predictions(out / PREDICTIONS, _evaluate(head, evals, device, batch_size))
+    _save_predictions(out / PREDICTIONS, _evaluate(head, evals, device, batch_size, multi_label))
     saved = _load_predictions(out / PREDICTIONS)
     info = {**info, "metrics": {s: split_metrics(p["probs"], p["labels"]) for s, p in saved.items()}}
     atomic_write(out / RESULT, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
@@ -370,7 +461,8 @@ def load_run(path: str | os.PathLike, with_head: bool = True) -> RunResult:
         from actx.train import checkpoint
 
         spec = get_method(recipe["method"])
-        head = spec.make_head(info["in_channels"], len(info["classes"]), None)
+        head = spec.make_head(info["in_channels"], len(info["classes"]), None, recipe["params"],
+                              recipe.get("base_params"))
         head.load_state_dict(checkpoint.load(path / FINAL)["model"])
         head.eval()
     history = pd.read_csv(path / METRICS) if (path / METRICS).exists() else None

@@ -28,6 +28,8 @@ from actx.conjugates import action_window
 from actx.data.records import multi_hot
 from actx.features import FeatureStore, frames_to_steps
 
+from .inputs import INPUTS, check_inputs
+
 # Pairs-table kinds whose conjugates are windows of stored video maps. "still" conjugates are generated images
 # (VOC-style still-image experiment), which have no video feature map.
 VIDEO_KINDS = ("thread", "imperfect", "neighbour")
@@ -72,11 +74,14 @@ class WindowSamples(Dataset):
     seed         seeds the per-epoch conjugate choice with (seed, epoch, index)
     transform    applied to every map read (``"f"`` and ``"cf"``), e.g. a fixed feature normalisation
     cache_bytes  windows kept in memory after their first read (see WINDOW_CACHE_BYTES; 0: none)
+    inputs       names of extra per-step inputs (actx.experiments.inputs.INPUTS), each added to a sample as a
+                 (T, ...) array over the same steps as "f"
     """
 
     def __init__(self, store: FeatureStore, records: Sequence[Any], classes: Sequence[str],
                  stream: str = "rgb", pairs: pd.DataFrame | None = None, time_stride: int = 8, seed: int = 0,
-                 transform: Transform | None = None, cache_bytes: int = WINDOW_CACHE_BYTES):
+                 transform: Transform | None = None, cache_bytes: int = WINDOW_CACHE_BYTES,
+                 inputs: Sequence[str] = ()):
         self.store, self.stream, self.classes = store, stream, tuple(classes)
         self.time_stride, self.seed, self.epoch, self.transform = int(time_stride), int(seed), 0, transform
         self.cache_bytes, self._cache, self._held = int(cache_bytes), {}, 0  # (clip id, start, end) -> window
@@ -87,6 +92,9 @@ class WindowSamples(Dataset):
         frames = [action_window(r, self.time_stride) for r in records]
         self.frames = np.array(frames, dtype=np.int64).reshape(-1, 2)  # (N, 2) action-window frames [a0, a1)
         self.options = None if pairs is None else self._options(pairs)
+        check_inputs(tuple(inputs))
+        self.inputs = {name: [INPUTS[name](r, self._steps(r.id), self.time_stride) for r in records]
+                       for name in inputs}  # name -> per record (T_stored, ...) arrays
 
     def _steps(self, clip_id: str) -> int:
         return int(self.store.entry(clip_id, self.stream)["shape"][1])
@@ -148,17 +156,16 @@ class WindowSamples(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         s, e = self.windows[i]
         item: dict[str, Any] = {"y": torch.from_numpy(self.labels[i]), "index": i}
-        if self.options is None:
-            item["f"] = self._read(self.ids[i], s, e)
-            return item
         j = self.choice(i)
-        if j is None:
-            item["f"] = self._read(self.ids[i], s, e)
+        if self.options is not None and j is None:
             d, _, h, w = self.store.entry(self.ids[i], self.stream)["shape"]
-            item["cf"] = torch.zeros((d, 0, h, w), dtype=item["f"].dtype)  # (D, 0, h, w): no conjugate
-            return item
-        sample, conj_id, (cs, ce) = self.options[i][j]
-        s, e = sample
+            item["cf"] = torch.zeros((d, 0, h, w), dtype=torch.float16)  # (D, 0, h, w): no conjugate
+        elif j is not None:
+            (s, e), conj_id, (cs, ce) = self.options[i][j]
+            item["cf"] = self._read(conj_id, cs, ce)
         item["f"] = self._read(self.ids[i], s, e)
-        item["cf"] = self._read(conj_id, cs, ce)
+        if "cf" in item:
+            item["cf"] = item["cf"].to(item["f"].dtype)
+        for name, arrays in self.inputs.items():
+            item[name] = torch.from_numpy(arrays[i][s:e])  # (T, ...) over the steps of "f"
         return item

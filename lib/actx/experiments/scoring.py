@@ -22,6 +22,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return torch.from_numpy(np.asarray(logits, dtype=np.float64)).softmax(1).numpy().astype(np.float32)
 
 
+def probabilities(logits: np.ndarray, multi_label: bool = False) -> np.ndarray:
+    """Class probabilities of (N, C) logits: row-wise softmax for single-label sets, element-wise sigmoid (each
+    class on its own) for multi-label ones; float32, computed in float64."""
+    if not multi_label:
+        return softmax(logits)
+    return torch.from_numpy(np.asarray(logits, dtype=np.float64)).sigmoid().numpy().astype(np.float32)
+
+
 def split_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """{"mAP", "top1", "mean_class_acc"} of probabilities (N, C) against one-hot labels (N, C)."""
     probs, labels = np.asarray(probs), np.asarray(labels)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from actx.runtime import shutdown
+
 from .extract import BATCH_FRAMES, TIME_STRIDE, extract
 from .flow import METHODS
 
@@ -53,10 +55,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.dataset and not args.data_root:
         parser.error("--dataset needs --data-root")
-    extract(_records(args), args.store, args.backbone, stream=args.stream,
-            size=tuple(args.size) if args.size else None,
-            time_stride=args.time_stride, batch_frames=args.batch_frames, device=args.device, workers=args.workers,
-            progress=not args.quiet, flow_method=args.flow, checkpoint=args.checkpoint, compile=args.compile)
+    try:
+        extract(_records(args), args.store, args.backbone, stream=args.stream,
+                size=tuple(args.size) if args.size else None,
+                time_stride=args.time_stride, batch_frames=args.batch_frames, device=args.device,
+                workers=args.workers, progress=not args.quiet, flow_method=args.flow, checkpoint=args.checkpoint,
+                compile=args.compile)
+    finally:
+        shutdown()  # the process group that extraction joined under torchrun (no-op in one process)
 
 
 if __name__ == "__main__":

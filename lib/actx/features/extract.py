@@ -250,39 +250,6 @@ def default_workers(device: str) -> int:
     return 0 if cores <= 2 else min(4, cores // 4)
 
 
-# --- torch.distributed --------------------------------------------------------------------------------------------
-def _dist_setup(device: str) -> tuple[int, int, bool, str]:
-    """(rank, world size, whether we initialised the process group, device for this rank)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        rank, world, owned = dist.get_rank(), dist.get_world_size(), False
-    elif dist.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        cuda = torch.device(device).type == "cuda"
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if cuda else "gloo")
-        rank, world, owned = dist.get_rank(), dist.get_world_size(), True
-    else:
-        return 0, 1, False, device
-    if torch.device(device).type == "cuda" and device == "cuda":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank % max(torch.cuda.device_count(), 1)))}"
-    return rank, world, owned, device
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        torch.distributed.barrier()
-
-
-def _gather(obj: Any, world: int) -> list[Any]:
-    if world == 1:
-        return [obj]
-    out: list[Any] = [None] * world
-    torch.distributed.all_gather_object(out, obj)
-    return out
-
-
 # --- Extraction ---------------------------------------------------------------------------------------------------
 def extraction_config(backbone: str, stream: str, size: tuple[int, int] | None, time_stride: int,
                       flow_method: str, flow_bound: float, checkpoint: str | os.PathLike | None = None
@@ -330,9 +297,9 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     compile       ``torch.compile`` the backbone (dynamic=False; about 40 s per input shape on a 2-core CPU)
     returns       an :class:`ExtractSummary` (also printed when ``progress``)
     """
-    from actx.config import choose_device, reuse_freed_memory
+    from actx import runtime
 
-    reuse_freed_memory()
+    runtime.reuse_freed_memory()
     if stream not in STREAMS:
         raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
     if stream == "flow" and flow_method not in METHODS:
@@ -340,58 +307,55 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     if time_stride < 1 or batch_frames < 1:
         raise ValueError(f"time_stride and batch_frames must be >= 1, got {time_stride}, {batch_frames}")
     _check_records(records)
-    rank, world, owned, device = _dist_setup(choose_device(device))
+    ctx = runtime.init(runtime.choose_device(device))  # joins the process group under torchrun
+    rank, world, device = ctx.rank, ctx.world_size, str(ctx.device)
     is_module = isinstance(backbone, torch.nn.Module)
     name = backbone_id or (type(backbone).__name__ if is_module else str(backbone))
     config = extraction_config(name, stream, tuple(size) if size else None, time_stride, flow_method, flow_bound,
                                checkpoint)
     store = FeatureStore(store_root)
-    try:
-        if rank == 0:
-            store.consolidate()  # fold in what an interrupted run wrote; drop unreadable entries
-        _barrier(world)
-        store.begin(stream, config, write=rank == 0)  # raises on every rank alike if the config differs
-        todo = [i for i, r in enumerate(records) if not store.has(r.id, stream)]
-        mine = todo[rank::world]
-        done, frames, seconds, failures = 0, 0, 0.0, []
-        if mine:
-            model = backbone if is_module else load_backbone(str(backbone), stream, checkpoint)
-            model = prepare_backbone(model, device, compile=compile)
-            use_amp = (torch.device(device).type == "cuda") if amp is None else amp
-            n_workers = default_workers(device) if workers is None else workers
-            source = ClipFrames([records[i] for i in mine], stream, tuple(size) if size else None, flow_method,
-                                flow_bound)
-            loader = DataLoader(source, batch_size=None, shuffle=False, num_workers=n_workers,
-                                pin_memory=torch.device(device).type == "cuda",
-                                worker_init_fn=_worker_init if n_workers else None,
-                                prefetch_factor=2 if n_workers else None)
-            bar = _progress(len(mine), f"{stream} features", progress and rank == 0)
-            start = time.perf_counter()
-            for item in loader:
-                record = source.records[item["i"]]
-                if "error" in item:
-                    failures.append({"id": record.id, "path": str(record.video), "reason": item["error"]})
-                else:
-                    fmap = encode_clip(model, item["x"], stream, time_stride, batch_frames, device, use_amp,
-                                       fixed_batch=compile)  # (D, T', h, w)
-                    store.put(record.id, stream, fmap.numpy().astype(np.float16), item["frames"], rank=rank)
-                    done, frames = done + 1, frames + int(item["frames"])
-                bar.update(1)
-                bar.set_postfix(fps=f"{frames / max(time.perf_counter() - start, 1e-9):.0f}", failed=len(failures))
-            seconds = time.perf_counter() - start
-            bar.close()
-        parts = _gather((done, frames, seconds, failures), world)
-        failures = [f for p in parts for f in p[3]]
-        failures_csv = None
-        if rank == 0:  # no re-verification: put() renames a complete file before it journals the entry
-            store.consolidate(verify=False)
-            failures_csv = store.write_failures(stream, failures)
-        _barrier(world)
-        failures_csv = failures_csv or (store.failures_path(stream) if failures else None)
-        store.refresh()
-    finally:
-        if owned:
-            torch.distributed.destroy_process_group()
+    if rank == 0:
+        store.consolidate()  # fold in what an interrupted run wrote; drop unreadable entries
+    ctx.barrier()
+    store.begin(stream, config, write=rank == 0)  # raises on every rank alike if the config differs
+    todo = [i for i, r in enumerate(records) if not store.has(r.id, stream)]
+    mine = todo[rank::world]
+    done, frames, seconds, failures = 0, 0, 0.0, []
+    if mine:
+        model = backbone if is_module else load_backbone(str(backbone), stream, checkpoint)
+        model = prepare_backbone(model, device, compile=compile)
+        use_amp = (torch.device(device).type == "cuda") if amp is None else amp
+        n_workers = default_workers(device) if workers is None else workers
+        source = ClipFrames([records[i] for i in mine], stream, tuple(size) if size else None, flow_method,
+                            flow_bound)
+        loader = DataLoader(source, batch_size=None, shuffle=False, num_workers=n_workers,
+                            pin_memory=torch.device(device).type == "cuda",
+                            worker_init_fn=_worker_init if n_workers else None,
+                            prefetch_factor=2 if n_workers else None)
+        bar = _progress(len(mine), f"{stream} features", progress and rank == 0)
+        start = time.perf_counter()
+        for item in loader:
+            record = source.records[item["i"]]
+            if "error" in item:
+                failures.append({"id": record.id, "path": str(record.video), "reason": item["error"]})
+            else:
+                fmap = encode_clip(model, item["x"], stream, time_stride, batch_frames, device, use_amp,
+                                   fixed_batch=compile)  # (D, T', h, w)
+                store.put(record.id, stream, fmap.numpy().astype(np.float16), item["frames"], rank=rank)
+                done, frames = done + 1, frames + int(item["frames"])
+            bar.update(1)
+            bar.set_postfix(fps=f"{frames / max(time.perf_counter() - start, 1e-9):.0f}", failed=len(failures))
+        seconds = time.perf_counter() - start
+        bar.close()
+    parts = ctx.gather((done, frames, seconds, failures))
+    failures = [f for p in parts for f in p[3]]
+    failures_csv = None
+    if rank == 0:  # no re-verification: put() renames a complete file before it journals the entry
+        store.consolidate(verify=False)
+        failures_csv = store.write_failures(stream, failures)
+    ctx.barrier()
+    failures_csv = failures_csv or (store.failures_path(stream) if failures else None)
+    store.refresh()
     summary = ExtractSummary(stream=stream, root=store.root, total=len(records), extracted=sum(p[0] for p in parts),
                              skipped=len(records) - len(todo), failed=len(failures),
                              frames=sum(p[1] for p in parts), seconds=max(p[2] for p in parts),

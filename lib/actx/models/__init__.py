@@ -1,27 +1,30 @@
 """Heads on backbone feature maps f (B, D, T, H, W) with a time mask (B, T): every forward returns a dict with
 "logits" (B, C) and, where the method has them, the maps "S" (action / attention) and "C" (context), (B, T, H,
-W).
+W). One package per method, each with its head, its objective builder and its parameters (``PARAMS``, with a line
+on why for every value in ``WHY``); what several methods share lives in shared modules:
 
-- :class:`AvgPoolHead`             the "I3D" baseline: global average pooling (ActX Table 1)
-- :class:`AttentionalPoolingHead`  Girdhar and Ramanan 2017, rank-1 top-down x bottom-up attention
-- :class:`ACFHead`                 Wang and Hoai 2018, action / context factorization on pooled vectors
-- :class:`ActXHead`                ActX (paper 000, Eq. 5-7)
-- :class:`EEP`, :class:`EEPHead`   Eigen Evolution Pooling and a classifier on it (ActX Table 2)
-- :mod:`actx.models.objectives`    one training objective per method (ActX Eq. 1)
+- :mod:`.avgpool`      :class:`AvgPoolHead`, the "I3D" baseline: global average pooling (ActX Table 1)
+- :mod:`.attentional`  :class:`AttentionalPoolingHead`, Girdhar and Ramanan 2017
+- :mod:`.acf`          :class:`ACFHead` and its objective, Wang and Hoai 2018
+- :mod:`.actx`         :class:`ActXHead` (paper 000, Eq. 5-7), its fused kernels and objective (Eq. 1, 3, 4)
+- :mod:`.eep`          :class:`EEP`, :class:`EEPHead`: Eigen Evolution Pooling (ActX Table 2)
+- :mod:`.pooling`      mask-aware pooling and uniform maps; :mod:`.classify` L_class and the classification objective
+
+ADDING_A_METHOD.md beside this file walks through adding one; actx.experiments.METHODS is the registry.
 """
 
-from actx.models.acf import ACF_DIM, ACFHead
-from actx.models.actx_head import DENSE_THETA, MAP_KERNEL, ActXHead, pool, pool_per_step, step_features
+from actx.models.acf import ACF_DIM, ACFHead, acf_objective
+from actx.models.actx import (DENSE_THETA, MAP_KERNEL, ActXHead, actx_objective, pool, pool_per_step,
+                              step_features)
 from actx.models.attentional import AttentionalPoolingHead
-from actx.models.baselines import AvgPoolHead, masked_average, spatial_average_sequence, uniform_maps
+from actx.models.avgpool import AvgPoolHead
+from actx.models.classify import classification_loss, classification_objective
 from actx.models.eep import EEP, EEP_K, EEP_LENGTH, EEPHead, resample
-from actx.models.objectives import (acf_objective, actx_objective, classification_loss,
-                                    classification_objective, objective_for)
+from actx.models.pooling import masked_average, spatial_average_sequence, uniform_maps
 
 __all__ = [
     "ACF_DIM", "ACFHead", "ActXHead", "AttentionalPoolingHead", "AvgPoolHead", "DENSE_THETA", "EEP",
-    "EEPHead",
-    "EEP_K", "EEP_LENGTH", "MAP_KERNEL", "acf_objective", "actx_objective", "classification_loss",
-    "classification_objective", "masked_average", "objective_for", "pool", "pool_per_step", "resample",
+    "EEPHead", "EEP_K", "EEP_LENGTH", "MAP_KERNEL", "acf_objective", "actx_objective", "classification_loss",
+    "classification_objective", "masked_average", "pool", "pool_per_step", "resample",
     "spatial_average_sequence", "step_features", "uniform_maps",
 ]

@@ -6,13 +6,13 @@
     out = predict(head, test_set, cfg.device)                 # {"logits": (N, C), "S": (N, T, H, W), ...}
 
 Modules: settings (TrainSettings, PRESETS), batching (collate_maps, TemporalCrop), loop (fit, History,
-TrainingDiverged), predict, checkpoint, precision (CUDA autocast), parallel (torchrun data parallel).
+TrainingDiverged), predict, checkpoint, precision (CUDA autocast); the process group is actx.runtime (shutdown re-exported here).
 """
 
 from .batching import CROP_GROUPS, MAP_KEYS, IndexedDataset, TemporalCrop, collate_maps
 from .checkpoint import CheckpointMismatch
 from .loop import History, TrainingDiverged, fit, joint_loss
-from .parallel import shutdown
+from actx.runtime import shutdown
 from .predict import predict
 from .settings import PRESETS, TrainSettings
 

@@ -27,10 +27,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from actx import files
-from actx.config import reuse_freed_memory
+from actx import runtime
+from actx.runtime import reuse_freed_memory
 
-from . import checkpoint, parallel, precision
-from .batching import IndexedDataset, TemporalCrop, collate_maps
+from . import checkpoint, precision
+from .batching import CROP_GROUPS, IndexedDataset, TemporalCrop, collate_maps
 from .settings import TrainSettings
 
 Objective = Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]]
@@ -164,7 +165,7 @@ def _finished_run(out_dir: Path, ident: dict, settings: TrainSettings, model: nn
 
 def fit(model: nn.Module, objective: Objective, train_set: Any, settings: TrainSettings,
         out_dir: str | os.PathLike, device: str | torch.device = "cpu", eval_fn: EvalFn | None = None,
-        progress: bool = True, callback: Callback | None = None) -> History:
+        progress: bool = True, callback: Callback | None = None, time_keys: tuple[str, ...] = ()) -> History:
     """Train ``model`` on ``train_set`` with ``objective``; resume from ``out_dir/last.pt`` when it is there.
 
     train_set  any torch Dataset of sample dicts ({"f": (D, T, H, W), "y": (C,), optionally "cf", ...})
@@ -177,14 +178,16 @@ def fit(model: nn.Module, objective: Objective, train_set: Any, settings: TrainS
                and after the last one; its values go to the CSV (e.g. test mAP via :func:`actx.train.predict`)
     callback   ``callback(epoch, row)`` on every rank after each epoch's checkpoint (an exception stops
                training; the run resumes from that checkpoint)
+    time_keys  further sample keys of per-time-step inputs, (T, ...) per sample over the steps of "f" (actor
+               boxes, keypoints): the temporal crop cuts them with "f"
 
     Raises :class:`TrainingDiverged` on a non-finite loss; the last good last.pt stays. An epoch cut short is
     redone from its start on resumption; a resumed run's weights are bit-identical to an uninterrupted run's
     (same device and library versions). The initial weights are the caller's: seed before building the head.
     """
     out_dir = Path(out_dir)
-    reuse_freed_memory()  # no page faults on every step's tensors (actx.config.MMAP_THRESHOLD)
-    ctx = parallel.init(device)
+    reuse_freed_memory()  # no page faults on every step's tensors (actx.runtime.MMAP_THRESHOLD)
+    ctx = runtime.init(device)
     model.to(ctx.device)
     ident = checkpoint.identity(settings.result_dict(), model)
     done = _finished_run(out_dir, ident, settings, model)
@@ -229,7 +232,8 @@ def fit(model: nn.Module, objective: Objective, train_set: Any, settings: TrainS
     loader = DataLoader(data, batch_size=settings.batch_size // ctx.world_size, sampler=sampler,
                         collate_fn=collate_maps, num_workers=settings.num_workers,
                         pin_memory=ctx.device.type == "cuda")
-    crop = TemporalCrop(settings.crop, seed=settings.seed) if settings.crop else None
+    groups = {**CROP_GROUPS, "mask": {**CROP_GROUPS["mask"], **{k: 1 for k in time_keys}}}
+    crop = TemporalCrop(settings.crop, seed=settings.seed, groups=groups) if settings.crop else None
     params = [p for p in model.parameters() if p.requires_grad]
 
     bar = tqdm(total=settings.epochs * len(loader), initial=start * len(loader), unit="step",

@@ -20,8 +20,10 @@ PASS_THROUGH = ("y", "mask", "index")
 
 @torch.no_grad()
 def predict(model: nn.Module, dataset: Any, device: str | torch.device = "cpu", batch_size: int = 8,
-            amp: str = "off", num_workers: int = 0, progress: bool = False) -> dict[str, np.ndarray]:
-    """Run ``model(f, mask)`` over ``dataset`` in order and gather every per-sample output as numpy arrays.
+            amp: str = "off", num_workers: int = 0, progress: bool = False, inputs: tuple[str, ...] = ()
+            ) -> dict[str, np.ndarray]:
+    """Run ``model(f, mask, **inputs)`` over ``dataset`` in order and gather every per-sample output as numpy
+    arrays (``inputs``: names of extra sample keys the head takes, e.g. "actor_boxes").
 
     Returns ``{"logits": (N, C), <each other tensor the head returns with a batch axis, e.g. "S": (N, T, H,
     W)>, "y": (N, C) when the samples have labels, "mask": (N, T), "index": (N,)}``, all float32 except mask
@@ -39,7 +41,7 @@ def predict(model: nn.Module, dataset: Any, device: str | torch.device = "cpu", 
         for batch in tqdm(loader, desc="predict", unit="batch", disable=not progress):
             batch = to_device(batch, device)
             with precision.autocast(device, amp_dtype):
-                out = model(batch["f"], batch["mask"])
+                out = model(batch["f"], batch["mask"], **{k: batch[k] for k in inputs})
             if "logits" not in out:
                 raise KeyError(f"{type(model).__name__}.forward returned {sorted(out)} without 'logits'")
             n = batch["f"].shape[0]

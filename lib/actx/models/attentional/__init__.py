@@ -22,6 +22,12 @@ import torch
 import torch.nn as nn
 
 from actx import ops
+from actx.models.classify import classification_builder
+
+# No open values: the rank-1 factorisation (Girdhar and Ramanan's choice, as in ActX's comparison) has none
+# besides its weights.
+PARAMS: dict = {}
+WHY: dict = {}
 
 
 class AttentionalPoolingHead(nn.Module):
@@ -48,3 +54,10 @@ class AttentionalPoolingHead(nn.Module):
         e = ops.attnorm(bu, (1, 2, 3), m).masked_fill(~m, float("-inf"))
         s = e.flatten(1).softmax(1).view_as(e)  # (B, T, H, W)
         return {"logits": logits, "S": s, "bottom_up": bu, "top_down": td}
+
+
+def build_head(in_channels: int, num_classes: int, params: dict, base=None) -> AttentionalPoolingHead:
+    return AttentionalPoolingHead(in_channels, num_classes)
+
+
+build_objective = classification_builder  # classification only

@@ -5,35 +5,17 @@
 returns uniform maps: S is 1 / (number of real voxels) on every real voxel (unit sum, like ActX's S_att) and C
 is 1 on every real voxel; grounding metrics then score it as chance (the actor's area fraction).
 """
-
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from actx import ops
+from actx.models.classify import classification_builder
+from actx.models.pooling import masked_average, spatial_average_sequence, uniform_maps
 
-
-def masked_average(f: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Global average over the real voxels of a (B, D, T, H, W) map: (B, D)."""
-    mask = ops.time_mask(f, mask)
-    f = ops.zero_padding(f, mask)
-    n = mask.sum(1, keepdim=True).to(f.dtype) * f.shape[3] * f.shape[4]  # (B, 1) real voxels
-    return f.sum((2, 3, 4)) / n  # (B, D)
-
-
-def spatial_average_sequence(f: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-time-step spatial averages of a (B, D, T, H, W) map: (B, T, D), 0 at padded steps (EEP's input)."""
-    mask = ops.time_mask(f, mask)
-    return ops.zero_padding(f, mask).mean((3, 4)).transpose(1, 2)  # (B, T, D)
-
-
-def uniform_maps(f: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Uniform "S" (unit sum over real voxels) and "C" (1 on real voxels), both (B, T, H, W), 0 at padding."""
-    mask = ops.time_mask(f, mask)
-    b, _, t, h, w = f.shape
-    m = mask[:, :, None, None].expand(b, t, h, w).to(f.dtype)  # (B, T, H, W)
-    return {"S": m / m.sum((1, 2, 3), keepdim=True), "C": m}
+# No open values: the baseline has only its linear classifier.
+PARAMS: dict = {}
+WHY: dict = {}
 
 
 class AvgPoolHead(nn.Module):
@@ -55,3 +37,10 @@ class AvgPoolHead(nn.Module):
     def sequence(self, f: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-time-step spatial averages (B, T, D): the input of EEP on top of this baseline."""
         return spatial_average_sequence(f, mask)
+
+
+def build_head(in_channels: int, num_classes: int, params: dict, base=None) -> AvgPoolHead:
+    return AvgPoolHead(in_channels, num_classes)
+
+
+build_objective = classification_builder  # classification only

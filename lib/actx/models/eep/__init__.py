@@ -25,8 +25,9 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from actx import ops
-from actx.models.actx_head import ActXHead, step_features
-from actx.models.baselines import spatial_average_sequence, uniform_maps
+from actx.models.actx.head import ActXHead, step_features
+from actx.models.classify import classification_builder
+from actx.models.pooling import spatial_average_sequence, uniform_maps
 
 # Basis functions kept. 3 keeps the average-like first function and the two next "evolution" functions (rise,
 # rise-and-fall); at D = 1024 it gives a 3072-d feature, small enough for a linear classifier on a few
@@ -36,6 +37,11 @@ EEP_K = 3
 # Fixed length every sequence is resampled to before projecting: 16 steps, the temporal size of an I3D map of
 # a 128-frame clip (ActX 4.1.2), so full-profile test clips are barely resampled.
 EEP_LENGTH = 16
+
+# The registry's parameters (actx.experiments.METHODS["eep_avgpool"], ["eep_actx"]): EEP's two open values.
+PARAMS = {"k": EEP_K, "length": EEP_LENGTH}
+WHY = {"k": "3 basis functions: the average-like first and two evolution functions (see EEP_K)",
+       "length": "16 steps, the temporal size of an I3D map of a 128-frame clip (see EEP_LENGTH)"}
 
 
 def _prefix_lengths(seq: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -182,3 +188,11 @@ class EEPHead(nn.Module):
         seq, maps = self._sequence(f, mask)
         feats = self.eep(seq, mask)  # (B, k * width)
         return {"logits": self.classifier(feats), "eep": feats, **maps}
+
+
+def build_head(in_channels: int, num_classes: int, params: dict, base: ActXHead | None = None) -> EEPHead:
+    """EEP on the baseline's per-step averages (base None) or on a trained ActX head's [F_s(t), F_c(t)]."""
+    return EEPHead(in_channels, num_classes, k=int(params["k"]), length=int(params["length"]), base=base)
+
+
+build_objective = classification_builder  # classification only (the basis is fitted, not learnt)

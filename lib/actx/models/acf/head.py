@@ -4,10 +4,10 @@
 
 The backbone map is average-pooled (mask-aware) to one vector; two small projections turn it into an action
 feature and a context feature; one linear classifier reads both. The training objective
-(:func:`actx.models.objectives.acf_objective`) pulls the action features of a sample and its conjugate apart
+(:func:`actx.models.acf.acf_objective`) pulls the action features of a sample and its conjugate apart
 (max(0, cos - xi), the hinge of ActX Eq. 3 on whole vectors) and their context features together (1 - cos, as
 in ActX Eq. 4). Pooling removes all locality, so the maps it returns are uniform (see
-:func:`actx.models.baselines.uniform_maps`).
+:func:`actx.models.pooling.uniform_maps`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from actx.models.baselines import masked_average, uniform_maps
+from actx.models.pooling import masked_average, uniform_maps
 
 # Width of each branch's projection. 256 keeps both branches (2 x 257 D parameters: 0.66 M at D = 1280, 14 %
 # of EfficientNet-Lite0; 0.53 M at D = 1024, 4 % of I3D) well below the backbone while leaving room to

@@ -1,0 +1,63 @@
+"""Extra per-sample inputs a method can declare (``Method.inputs``), beside the feature map: per-time-step arrays
+read from a record's annotation, aligned with the stored map's steps, which the runner adds to every sample and
+the training loop crops in time together with "f".
+
+    INPUTS["actor_boxes"](record, steps, time_stride) -> (T, A, 4) float32
+    INPUTS["keypoints"](record, steps, time_stride)   -> (T, P, K, 3) float32
+
+Every array is taken at the middle frame of each feature step (frames [t * stride, (t + 1) * stride)), with
+coordinates divided by the frame's width and height, so that they map onto a feature grid of any size
+(x * w, y * h cells). A person outside the frame (NaN in the annotation) has an all-zero box. The embedded
+benchmark's annotation files hold them (actx.data.synthetic.load_annotation); a real set's records must carry
+an ``extra["annotation"]`` in the same format, or the input raises naming the record.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+Provider = Callable[[Any, int, int], np.ndarray]
+
+
+def _annotation(record: Any) -> dict[str, np.ndarray]:
+    from actx.data.synthetic import load_annotation
+
+    if "annotation" not in getattr(record, "extra", {}):
+        raise KeyError(f"record {record.id!r} ({record.video}) has no per-frame annotation (extra['annotation']): "
+                       "the inputs actor_boxes / keypoints come from the embedded benchmark's annotation files; "
+                       "give a real set's records such a file or use a method without these inputs")
+    return load_annotation(record)
+
+
+def _step_frames(steps: int, time_stride: int, frames: int) -> np.ndarray:
+    """(steps,) the middle frame of every feature step, clipped to the video."""
+    return np.minimum(np.arange(steps) * time_stride + time_stride // 2, frames - 1)
+
+
+def actor_boxes(record: Any, steps: int, time_stride: int) -> np.ndarray:
+    """(T, A, 4) xyxy boxes of the acting people at each step, in fractions of the frame (0 outside it)."""
+    ann = _annotation(record)
+    _, h, w = ann["actor_mask"].shape
+    boxes = ann["actor_boxes"][_step_frames(steps, time_stride, len(ann["actor_mask"]))]  # (T, A, 4) pixels
+    return np.nan_to_num(boxes / np.array([w, h, w, h], np.float32), nan=0.0).astype(np.float32)
+
+
+def keypoints(record: Any, steps: int, time_stride: int) -> np.ndarray:
+    """(T, P, K, 3) keypoints (x, y as fractions of the frame, visible 0/1) of every person, actors first."""
+    ann = _annotation(record)
+    _, h, w = ann["actor_mask"].shape
+    kp = ann["keypoints"][_step_frames(steps, time_stride, len(ann["actor_mask"]))].astype(np.float32)
+    kp[..., 0] /= w
+    kp[..., 1] /= h
+    return np.nan_to_num(kp, nan=0.0)
+
+
+INPUTS: dict[str, Provider] = {"actor_boxes": actor_boxes, "keypoints": keypoints}
+
+
+def check_inputs(names: tuple[str, ...]) -> None:
+    unknown = sorted(set(names) - set(INPUTS))
+    if unknown:
+        raise KeyError(f"unknown inputs {unknown}; actx.experiments.inputs.INPUTS has {sorted(INPUTS)}")
