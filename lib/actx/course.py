@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import PROFILE_NAMES, REPO_ROOT
+from .config import PROFILE_NAMES, REPO_ROOT, default_data_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BUILD = REPO_ROOT / "build" / "notebooks"
@@ -131,7 +131,7 @@ def run_course(profile: str = "default", only: list[str] | None = None, out_dir:
                data_root: Path | None = None, **params) -> list[Path]:
     """Run the notebooks in order (optionally only those numbered in ``only``); stop at the first failure."""
     out_dir = out_dir or BUILD / profile
-    data_root = (data_root or REPO_ROOT / "data").resolve()
+    data_root = Path(data_root).resolve() if data_root is not None else default_data_root()
     todo = [c for c in chapters() if not only or c.number in only]
     if only and len(todo) != len(set(only)):
         raise SystemExit(f"no notebook numbered {sorted(set(only) - {c.number for c in todo})} in {NOTEBOOKS}")
@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile", default="default", choices=PROFILE_NAMES)
     run.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--out", type=Path, default=None, help="folder for executed copies (default build/notebooks/<profile>)")
-    run.add_argument("--data-root", type=Path, default=None)
+    run.add_argument("--data-root", type=Path, default=None,
+                     help="default: $ACTX_DATA_ROOT, else <repo>/data")
     sub.add_parser("check", help="check that committed notebooks are clean")
     sub.add_parser("map", help="list the notebooks")
     args = parser.parse_args(argv)
