@@ -116,3 +116,12 @@ def test_a_csv_with_other_columns_is_refused(fake_course):
     fake_course["times_csv"].write_text("notebook,seconds\n00_a.ipynb,3\n")
     with pytest.raises(ValueError, match="move the old file aside"):
         course.run_course("ci", **fake_course)
+
+
+def test_readme_budget_table_matches_the_package():
+    readme = (course.REPO_ROOT / "README.md").read_text().splitlines()
+    header = next(line for line in readme if line.startswith("| chapter | 00 "))
+    values = readme[readme.index(header) + 2]
+    chapters = [c.strip() for c in header.strip("|").split("|")][1:-1]
+    budgets = [float(v) for v in values.strip("|").split("|")[1:]]
+    assert dict(zip(chapters, budgets[:-1])) == course.BUDGETS and budgets[-1] == sum(course.BUDGETS.values())
