@@ -80,3 +80,21 @@ def test_reuse_freed_memory_is_idempotent_and_reported():
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert reuse_freed_memory() is expected and reuse_freed_memory() is expected
     assert environment_report()["allocator"].startswith("glibc" if expected else "the platform")
+
+
+def test_default_data_root_is_the_repositorys_from_any_cwd(tmp_path, monkeypatch):
+    monkeypatch.delenv(config.DATA_ROOT_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)  # "../data" would have been tmp_path.parent / "data"
+    assert config.make_config("ci", device="cpu").data_root == config.REPO_ROOT / "data"
+
+
+def test_env_variable_wins_over_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv(config.DATA_ROOT_ENV, str(tmp_path / "elsewhere"))
+    assert config.make_config("ci", device="cpu").data_root == (tmp_path / "elsewhere").resolve()
+
+
+def test_explicit_data_root_is_kept_relative_to_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.setenv(config.DATA_ROOT_ENV, str(tmp_path / "elsewhere"))
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert config.make_config("ci", "../data", "cpu").data_root == tmp_path.resolve() / "data"

@@ -38,6 +38,16 @@ PROFILE_NAMES = ("ci", "default", "full")
 # The repository root: lib/actx/config.py -> parents[2]. Figures and tables are written below it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Where data and caches live when no DATA_ROOT is given: $ACTX_DATA_ROOT, else <repo>/data. Never a path relative
+# to the working directory: "../data" run from the repository root would render a second benchmark outside it.
+DATA_ROOT_ENV = "ACTX_DATA_ROOT"
+
+
+def default_data_root() -> Path:
+    """$ACTX_DATA_ROOT when set and not empty (a relative value resolves against the working directory), else
+    REPO_ROOT/data; resolved to an absolute path."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or REPO_ROOT / "data").expanduser().resolve()
+
 # --- Stage 01: the embedded benchmark (actx.data.synthetic; every knob is documented in data/README.md) ---------
 # Difficulty knobs, the same in every profile (frozen once the average-pooling baseline is measured, DESIGN.md):
 _DIFFICULTY = dict(
@@ -175,9 +185,13 @@ def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: Mapping[str
         sections[stage][name] = value
 
 
-def make_config(profile: str = "default", data_root: str | os.PathLike = "../data", device: str = "auto",
+def make_config(profile: str = "default", data_root: str | os.PathLike | None = None, device: str = "auto",
                 seed: int = 0, **overrides: Any) -> Config:
     """Turn a notebook's parameters into a :class:`Config`.
+
+    ``data_root`` None means :func:`default_data_root` ($ACTX_DATA_ROOT, else REPO_ROOT/data); an explicit path is
+    kept as given, a relative one resolving against the working directory (notebooks pass "../data" from
+    notebooks/).
 
     ``overrides`` are ``stage__key=value`` pairs (e.g. ``train__epochs=5``) applied on top of the profile.
     """
@@ -185,7 +199,8 @@ def make_config(profile: str = "default", data_root: str | os.PathLike = "../dat
         raise ValueError(f"PROFILE must be one of {PROFILE_NAMES}, got {profile!r}")
     sections = {name: dict(table[profile]) for name, table in STAGES.items()}
     _apply_overrides(sections, overrides)
-    return Config(profile=profile, data_root=Path(data_root).expanduser().resolve(),
+    data_root = default_data_root() if data_root is None else Path(data_root).expanduser().resolve()
+    return Config(profile=profile, data_root=data_root,
                   device=choose_device(device), seed=int(seed),
                   **{k: _frozen(v) for k, v in sections.items()})
 
@@ -212,9 +227,11 @@ def environment_report(cfg: Config | None = None) -> dict[str, str]:
     return report
 
 
-def setup(PROFILE: str = "default", DATA_ROOT: str = "../data", DEVICE: str = "auto", SEED: int = 0,
+def setup(PROFILE: str = "default", DATA_ROOT: str | None = None, DEVICE: str = "auto", SEED: int = 0,
           quiet: bool = False, **overrides: Any) -> Config:
-    """The setup cell of every notebook: config from parameters, seeds, device, and the environment print."""
+    """The setup cell of every notebook: config from parameters, seeds, device, and the environment print.
+
+    DATA_ROOT None: $ACTX_DATA_ROOT, else REPO_ROOT/data (see :func:`make_config`)."""
     cfg = make_config(PROFILE, DATA_ROOT, DEVICE, SEED, **overrides)
     seed_everything(cfg.seed)
     reuse_freed_memory()

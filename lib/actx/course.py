@@ -7,24 +7,48 @@
 
 The runner stops at the first failing notebook and says which notebook and which cell failed and where the
 executed copy is. Artefacts are load-or-compute inside the notebooks, so a re-run skips finished work.
+
+Every notebook the runner finishes is timed: one row per notebook is appended to build/course_times_<profile>.csv
+(columns: TIME_COLUMNS) and a summary is printed at the end. On the default profile each chapter is compared with
+its budget (BUDGETS) and a CourseOverBudget warning names any that took more than OVERRUN times its budget.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import csv
 import json
+import os
+import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Mapping
 
-from .config import PROFILE_NAMES, REPO_ROOT
+from .config import PROFILE_NAMES, REPO_ROOT, default_data_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BUILD = REPO_ROOT / "build" / "notebooks"
 KERNEL = "actx"
 REQUIRED_PARAMETERS = ("PROFILE", "DATA_ROOT", "DEVICE")
+
+# Seconds per chapter on the default profile (the other profiles have no budgets). PROVISIONAL until a measured
+# full default run: they sum to 600 s, the 10 minutes the course targets for chapters 00-09 on a 2-core laptop,
+# proportioned to the last measured default run (14.5 min on a quiet machine; 02, feature extraction, took 8 min,
+# the others 0.5-1.5 min each, not recorded one by one), scaled by 10 / 14.5. 01 renders the benchmark; 00 only
+# reads the configuration.
+BUDGETS: dict[str, float] = {"00": 15, "01": 75, "02": 330, "03": 30, "04": 30, "05": 30, "06": 30,
+                             "07": 20, "08": 20, "09": 20}
+# Warn when a chapter takes more than this many times its budget: 50 % over, a margin wide enough for a laptop
+# with other programs running, narrow enough to catch a chapter that went back to computing what it should load.
+OVERRUN = 1.5
+TIMES = REPO_ROOT / "build"  # build/course_times_<profile>.csv
+TIME_COLUMNS = ("timestamp", "commit", "profile", "notebook", "seconds", "budget_s", "cores", "load_start",
+                "load_end", "artefacts")
 
 
 @dataclass(frozen=True)
@@ -127,20 +151,142 @@ def run_chapter(chapter: Chapter, profile: str, out_dir: Path, data_root: Path, 
     return target
 
 
+class CourseOverBudget(UserWarning):
+    """A chapter took more than OVERRUN times its budget."""
+
+
+@dataclass(frozen=True)
+class ChapterTime:
+    """One timed notebook run: a row of build/course_times_<profile>.csv."""
+
+    timestamp: str  # local time at the notebook's start, ISO 8601 with the UTC offset
+    commit: str  # `git describe --always --dirty` of the repository ("-dirty": uncommitted changes)
+    profile: str
+    notebook: str
+    seconds: float  # wall time
+    budget_s: float | None  # BUDGETS[number] on the default profile, else None
+    cores: int  # os.cpu_count()
+    load_start: float  # 1-minute load average at the start and at the end
+    load_end: float
+    artefacts: str  # "computed" or "loaded": see artefacts_status
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_s is not None and self.seconds > OVERRUN * self.budget_s
+
+    def row(self) -> dict[str, object]:
+        row = {k: ("" if getattr(self, k) is None else getattr(self, k)) for k in TIME_COLUMNS}
+        return row | {"seconds": round(self.seconds, 2), "load_start": round(self.load_start, 2),
+                      "load_end": round(self.load_end, 2)}
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder``: relative path -> (mtime in ns, size); empty when the folder does not exist."""
+    files = {}
+    for path in Path(folder).rglob("*"):
+        if path.is_file():
+            stat = path.stat()
+            files[str(path.relative_to(folder))] = (stat.st_mtime_ns, stat.st_size)
+    return files
+
+
+Snapshot = Mapping[str, tuple[int, int]]  # relative path -> (mtime in ns, size), as snapshot() returns
+
+
+def artefacts_status(before: Snapshot, after: Snapshot) -> str:
+    """The rule for "computed or loaded": a notebook computed when a file under the profile's cache folder
+    (DATA_ROOT/cache/<profile>) appeared, changed (mtime or size) or vanished while it ran; otherwise it loaded
+    (or, like 00, needs no artefacts). Figures are not counted: notebooks rewrite them on every run."""
+    return "computed" if dict(before) != dict(after) else "loaded"
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
+    """`git describe --always --dirty` of ``repo``; "unknown (<reason>)" outside a git checkout, so that a
+    copy without git still runs the course and the CSV says why the commit is missing."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True,
+                              text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        reason = exc.stderr.strip().splitlines()[0] if getattr(exc, "stderr", None) else str(exc)
+        return f"unknown ({reason})"
+    return done.stdout.strip()
+
+
+def append_times(path: Path, times: list[ChapterTime]) -> None:
+    """Append rows to the CSV at ``path``, writing the header when the file is new; refuse a file whose header
+    differs (written by another version of the runner) rather than mix columns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_header = not path.exists() or path.stat().st_size == 0
+    if not write_header:
+        with path.open(newline="") as f:
+            header = next(csv.reader(f))
+        if tuple(header) != TIME_COLUMNS:
+            raise ValueError(f"{path} has columns {header}, the runner writes {list(TIME_COLUMNS)}; "
+                             "move the old file aside to keep it, then run again")
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TIME_COLUMNS)
+        if write_header:
+            writer.writeheader()
+        writer.writerows(t.row() for t in times)
+
+
+def summary(times: list[ChapterTime]) -> str:
+    """One screen: notebook, seconds, budget, load at start / end, computed or loaded; then the totals."""
+    lines = [f"{'notebook':32s} {'seconds':>8s} {'budget':>7s} {'load start/end':>15s}  artefacts"]
+    for t in times:
+        budget = "-" if t.budget_s is None else f"{t.budget_s:g}"
+        flag = f"  OVER BUDGET x{t.seconds / t.budget_s:.1f}" if t.over_budget else ""
+        lines.append(f"{t.notebook:32s} {t.seconds:8.1f} {budget:>7s} "
+                     f"{t.load_start:7.2f}/{t.load_end:<7.2f}  {t.artefacts}{flag}")
+    budgets = [t.budget_s for t in times if t.budget_s is not None]
+    total_budget = f"{sum(budgets):.0f}" if budgets else "-"
+    lines.append(f"{'total':32s} {sum(t.seconds for t in times):8.1f} {total_budget:>7s}"
+                 f"  ({times[0].cores if times else os.cpu_count()} cores)")
+    return "\n".join(lines)
+
+
 def run_course(profile: str = "default", only: list[str] | None = None, out_dir: Path | None = None,
-               data_root: Path | None = None, **params) -> list[Path]:
-    """Run the notebooks in order (optionally only those numbered in ``only``); stop at the first failure."""
+               data_root: Path | None = None, budgets: Mapping[str, float] | None = None,
+               times_csv: Path | None = None, **params) -> list[ChapterTime]:
+    """Run the notebooks in order (optionally only those numbered in ``only``); stop at the first failure.
+
+    Each finished notebook is timed and appended to ``times_csv`` (default build/course_times_<profile>.csv)
+    at once, so a failed run keeps the rows of the notebooks before it; the summary is printed at the end,
+    failed or not. ``budgets`` default to BUDGETS on the default profile and to none on the others.
+    """
     out_dir = out_dir or BUILD / profile
-    data_root = (data_root or REPO_ROOT / "data").resolve()
+    data_root = Path(data_root).resolve() if data_root is not None else default_data_root()
+    budgets = (BUDGETS if profile == "default" else {}) if budgets is None else budgets
+    times_csv = times_csv or TIMES / f"course_times_{profile}.csv"
+    cache = data_root / "cache" / profile
     todo = [c for c in chapters() if not only or c.number in only]
     if only and len(todo) != len(set(only)):
         raise SystemExit(f"no notebook numbered {sorted(set(only) - {c.number for c in todo})} in {NOTEBOOKS}")
-    done = []
-    for chapter in todo:
-        start = time.perf_counter()
-        print(f"[{profile}] {chapter.path.name} ...", flush=True)
-        done.append(run_chapter(chapter, profile, out_dir, data_root, **params))
-        print(f"[{profile}] {chapter.path.name} done in {time.perf_counter() - start:.0f} s", flush=True)
+    commit = git_commit()
+    done: list[ChapterTime] = []
+    try:
+        for chapter in todo:
+            print(f"[{profile}] {chapter.path.name} ...", flush=True)
+            stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+            load_start, before = os.getloadavg()[0], snapshot(cache)
+            start = time.perf_counter()
+            run_chapter(chapter, profile, out_dir, data_root, **params)
+            seconds = time.perf_counter() - start
+            t = ChapterTime(timestamp=stamp, commit=commit, profile=profile, notebook=chapter.path.name,
+                            seconds=seconds, budget_s=budgets.get(chapter.number),
+                            cores=os.cpu_count(),
+                            load_start=load_start, load_end=os.getloadavg()[0],
+                            artefacts=artefacts_status(before, snapshot(cache)))
+            append_times(times_csv, [t])
+            done.append(t)
+            print(f"[{profile}] {chapter.path.name} done in {t.seconds:.0f} s ({t.artefacts})", flush=True)
+            if t.over_budget:
+                warnings.warn(f"{t.notebook} took {t.seconds:.0f} s, more than {OVERRUN:g} x its budget of "
+                              f"{t.budget_s:g} s (load {t.load_start:.1f} -> {t.load_end:.1f} on {t.cores} "
+                              f"cores, artefacts {t.artefacts})", CourseOverBudget, stacklevel=2)
+    finally:
+        if done:
+            print(f"\n{summary(done)}\ntimes appended to {times_csv}", flush=True)
     return done
 
 
@@ -152,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile", default="default", choices=PROFILE_NAMES)
     run.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--out", type=Path, default=None, help="folder for executed copies (default build/notebooks/<profile>)")
-    run.add_argument("--data-root", type=Path, default=None)
+    run.add_argument("--data-root", type=Path, default=None,
+                     help="default: $ACTX_DATA_ROOT, else <repo>/data")
     sub.add_parser("check", help="check that committed notebooks are clean")
     sub.add_parser("map", help="list the notebooks")
     args = parser.parse_args(argv)
@@ -171,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     except NotebookFailed as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         return 1
-    print(f"{len(done)} notebooks executed; copies in {done[0].parent if done else '-'}")
+    print(f"{len(done)} notebooks executed; copies in {args.out or BUILD / args.profile}")
     return 0
 
 
