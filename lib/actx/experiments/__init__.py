@@ -9,11 +9,13 @@
 
 Modules: methods (the registry), samples (action and conjugate windows), normalise (the optional fixed feature
 scale), scoring (mAP, top-1, mean class accuracy), runner (run, RunResult, load_run), fusion (late_fusion),
-grounding, tables (results_table).
+grounding (grounding, frame_window), judge (compare_seeds: one rule for a difference against the seed
+spread), tables (results_table).
 """
 
 from .fusion import late_fusion
-from .grounding import SPACE_STRIDE, actor_grids, grounding, grounding_table, space_stride
+from .grounding import SPACE_STRIDE, actor_grids, frame_window, grounding, grounding_table, space_stride
+from .judge import Difference, compare_seeds, judge
 from .methods import (METHODS, MULTI_LABEL, Method, count_parameters, get_method, optional_conjugates,
                       uses_conjugates)
 from .paper import PAPER_MAP, PAPER_PARAMS, paper_map
@@ -26,7 +28,7 @@ from .scoring import METRIC_NAMES, class_ap, probabilities, softmax, split_metri
 from .tables import FUSED, mean_pm, results_table, stream_result
 
 __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
-    "EVAL_SPLITS", "FUSED", "INPUTS", "eval_splits", "method_config", "params_suffix", "probabilities", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
+    "Difference", "compare_seeds", "frame_window", "judge", "EVAL_SPLITS", "FUSED", "INPUTS", "eval_splits", "method_config", "params_suffix", "probabilities", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
     "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "SPACE_STRIDE", "Scale", "VIDEO_KINDS",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",

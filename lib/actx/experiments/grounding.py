@@ -37,6 +37,24 @@ def space_stride(cfg: Any, mask_height: int) -> int:
     return int(round(stride))
 
 
+def frame_window(record: Any, start: int, end: int, size: tuple[int, int] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Frames [start, end) of a benchmark record and its actor mask on the same pixels: (T, H, W, 3) uint8 and
+    (T, H, W) bool. ``size`` (H, W) resizes both (the mask by nearest neighbour), e.g. to the backbone's input."""
+    import cv2
+
+    from actx.data.synthetic import load_annotation
+    from actx.video import read_video
+
+    frames = read_video(record.video, size=size)[start:end]
+    actor = load_annotation(record)["actor_mask"][start:end]
+    if size is not None and actor.shape[1:] != tuple(size):
+        h, w = size
+        resize = lambda m: cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
+        actor = np.stack([resize(m) for m in actor]) > 0
+    return frames, actor
+
+
 def actor_grids(cfg: Any, result: RunResult, split: str, records: Sequence[Any]) -> np.ndarray:
     """(N, T, h, w) actor coverage of every map cell of ``result.maps[split]`` (0 at padded steps)."""
     from actx.data.synthetic import load_annotation
