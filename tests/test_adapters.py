@@ -374,6 +374,42 @@ def test_ava_errors(tmp_path):
         load_dataset("ava", tmp_path, "test")
 
 
+def test_ava_excluded_key_frames_and_frame_map(tmp_path):
+    import pandas as pd
+
+    from actx import metrics
+
+    ann = tmp_path / "annotations"
+    write(ann / adapters.AVA_LABEL_MAP, AVA_MAP_60)
+    write(ann / "ava_val_v2.1.csv", AVA_CSV)
+    assert load_dataset("ava", tmp_path, "val").excluded == frozenset()  # no file: nothing excluded
+    write(ann / "ava_val_excluded_timestamps_v2.1.csv", "zlVkeKC6Ha8,1798\n-5KQ66BBWC4,0950\n")
+    ds = load_dataset("ava", tmp_path, "val")
+    assert ds.excluded == {("zlVkeKC6Ha8", 1798), ("-5KQ66BBWC4", 950)}
+    assert [r.id for r in ds] == ["-5KQ66BBWC4_0902"]  # 1798 is dropped
+    gt = adapters.ava_ground_truth(ds)
+    assert len(gt) == 3 and set(gt["frame"]) == {902}
+    det = gt.assign(score=[0.9, 0.8, 0.7])
+    spurious = det.iloc[:1].assign(video="zlVkeKC6Ha8", frame=1798, score=0.99)  # on an excluded key frame
+    det = pd.concat([spurious, det], ignore_index=True)
+    assert metrics.ava_frame_map(det, gt, classes=ds.classes)["mAP"] < 1.0
+    assert metrics.ava_frame_map(det, gt, classes=ds.classes, excluded=ds.excluded)["mAP"] == 1.0
+
+
+def test_ava_label_map_and_exclusion_errors(tmp_path):
+    ann = tmp_path / "annotations"
+    write(ann / "ava_val_v2.1.csv", AVA_CSV)
+    dup = write(ann / adapters.AVA_LABEL_MAP, AVA_MAP_60 + 'item {\n  name: "stand"\n  id: 14\n}\n')
+    with pytest.raises(AnnotationError, match=r"class name 'stand' appears twice \(first at line 5\)") as exc:
+        load_dataset("ava", tmp_path, "val")
+    assert_error_at(exc, dup, 10)
+    write(dup, AVA_MAP_60)
+    bad = write(ann / "ava_val_excluded_timestamps_v2.1.csv", "zlVkeKC6Ha8,1798\nzlVkeKC6Ha8,17x9\n")
+    with pytest.raises(AnnotationError, match="timestamp '17x9'") as exc:
+        load_dataset("ava", tmp_path, "val")
+    assert_error_at(exc, bad, 2)
+
+
 # --- THUMOS'14 ----------------------------------------------------------------------------------------------
 
 def make_thumos(root: Path) -> Path:

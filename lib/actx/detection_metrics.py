@@ -38,7 +38,7 @@ from typing import Any, Collection, Hashable, Iterable, Sequence
 import numpy as np
 
 # The official evaluator reads detections with capacity 50: only the 50 highest-scoring boxes of each key
-# frame are kept (get_ava_performance.py, read_csv(..., capacity=50)); a submission with more is not penalised.
+# frame are kept (get_ava_performance.py, read_csv(..., capacity=50)); extra boxes are not penalised.
 AVA_MAX_DETECTIONS_PER_FRAME = 50
 # The overlap a detection needs with a ground-truth box to be a true positive: the AVA and VOC standard.
 FRAME_IOU = 0.5
