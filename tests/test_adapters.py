@@ -263,6 +263,69 @@ def test_hacs_errors(tmp_path):
         load_dataset("hacs", tmp_path, "train")
 
 
+HACS_JSON = """{
+  "database": {
+    "--0edUL8zmA": {
+      "annotations": [
+        {"label": "Dodgeball", "segment": [12.60, 88.16]},
+        {"label": "Dodgeball", "segment": [5.40, 11.60]}
+      ],
+      "subset": "training", "duration": "92.166667", "url": "https://www.youtube.com/watch?v=--0edUL8zmA"
+    },
+    "abc": {"annotations": [{"label": "Brushing teeth", "segment": [1, 2]},
+                            {"label": "Zumba", "segment": [3, 4]}], "subset": "training", "duration": 10.0},
+    "val1": {"annotations": [{"label": "Zumba", "segment": [0.5, 4.0]}], "subset": "validation"},
+    "test1": {"annotations": [], "subset": "testing", "duration": 30.0}
+  }
+}
+"""
+
+
+def test_hacs_segments_json(tmp_path):
+    write(tmp_path / "HACS_v1.1.1" / "HACS_segments_v1.1.1.json", HACS_JSON)
+    ds = load_dataset("hacs", tmp_path, "train", segments=True)
+    assert ds.classes == ("Brushing teeth", "Dodgeball", "Zumba")
+    assert [(r.id, r.labels) for r in ds] == [("--0edUL8zmA", ("Dodgeball",)),
+                                              ("abc", ("Brushing teeth", "Zumba"))]
+    v = ds[0]
+    assert v.extra["segments"] == [(5.4, 11.6, "Dodgeball"), (12.6, 88.16, "Dodgeball")]  # sorted by start
+    assert v.extra["duration"] == pytest.approx(92.166667)
+    assert (v.start, v.end, v.thread) == (None, None, v.id)
+    assert v.video == str(tmp_path.resolve() / "videos" / "Dodgeball" / "v_--0edUL8zmA.mp4")
+    assert ds[1].video.endswith("videos/Brushing_teeth/v_abc.mp4")  # the first segment's class folder
+    # the same file named as annotation_file is recognised by its content; classes= restricts
+    zumba = load_dataset("hacs", tmp_path, "train", annotation_file="HACS_v1.1.1/HACS_segments_v1.1.1.json",
+                         classes=["Zumba"])
+    assert [(r.id, r.extra["segments"]) for r in zumba] == [("abc", [(3.0, 4.0, "Zumba")])]
+    test = load_dataset("hacs", tmp_path, "test", segments=True)
+    assert test[0].labels == () and test[0].extra["unlabelled"]
+    assert test[0].video.endswith("videos/testing/v_test1.mp4")
+
+
+def test_hacs_format_errors_say_what_was_expected(tmp_path):
+    write(tmp_path / "HACS_v1.1.1" / "HACS_clips_v1.1.1.csv", HACS_CSV)
+    with pytest.raises(AnnotationError, match="expected the HACS Segments JSON"):
+        load_dataset("hacs", tmp_path, "train", segments=True,
+                     annotation_file="HACS_v1.1.1/HACS_clips_v1.1.1.csv")
+    other = write(tmp_path / "other.csv", "a,b,c\n1,2,3\n")
+    expected_both = "expected the HACS Clips CSV.*or the HACS Segments JSON"
+    with pytest.raises(AnnotationError, match=expected_both) as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="other.csv")
+    assert_error_at(exc, other, 1)
+    activitynet_like = write(tmp_path / "x.json", '{"version": "1.3", "taxonomy": []}')
+    with pytest.raises(AnnotationError, match="no 'database' object") as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="x.json")
+    assert_error_at(exc, activitynet_like, None)
+    bad = write(tmp_path / "bad.json", HACS_JSON.replace("[3, 4]", "[4, 3]"))
+    with pytest.raises(AnnotationError, match="before start") as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="bad.json")
+    assert_error_at(exc, bad, 10)
+    broken = write(tmp_path / "broken.json", HACS_JSON.replace('"subset": "validation"', '"subset": '))
+    with pytest.raises(AnnotationError, match="not valid JSON") as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="broken.json")
+    assert_error_at(exc, broken, 12)
+
+
 # --- J-HMDB -------------------------------------------------------------------------------------------------
 
 def make_jhmdb(root: Path) -> np.ndarray:

@@ -6,7 +6,7 @@
 ``hollywood2``          Hollywood2 actions (ActX)                    train, test
 ``actionthread``        ActionThread via a manifest (ActX)           as listed in the manifest
 ``manifest``            any set written as a clip manifest           as listed in the manifest
-``hacs``                HACS Clips / HACS-30 (ActX)                  train, val, test
+``hacs``                HACS Clips / HACS-30 (ActX), HACS Segments   train, val, test
 ``voc2012_action``      PASCAL VOC 2012 action (ActX supplement)     train, val, test
 ``jhmdb``               J-HMDB (ACRN)                                train1..3, test1..3
 ``ava``                 AVA v2.1 (ACRN)                              train, val
