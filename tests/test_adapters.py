@@ -263,6 +263,69 @@ def test_hacs_errors(tmp_path):
         load_dataset("hacs", tmp_path, "train")
 
 
+HACS_JSON = """{
+  "database": {
+    "--0edUL8zmA": {
+      "annotations": [
+        {"label": "Dodgeball", "segment": [12.60, 88.16]},
+        {"label": "Dodgeball", "segment": [5.40, 11.60]}
+      ],
+      "subset": "training", "duration": "92.166667", "url": "https://www.youtube.com/watch?v=--0edUL8zmA"
+    },
+    "abc": {"annotations": [{"label": "Brushing teeth", "segment": [1, 2]},
+                            {"label": "Zumba", "segment": [3, 4]}], "subset": "training", "duration": 10.0},
+    "val1": {"annotations": [{"label": "Zumba", "segment": [0.5, 4.0]}], "subset": "validation"},
+    "test1": {"annotations": [], "subset": "testing", "duration": 30.0}
+  }
+}
+"""
+
+
+def test_hacs_segments_json(tmp_path):
+    write(tmp_path / "HACS_v1.1.1" / "HACS_segments_v1.1.1.json", HACS_JSON)
+    ds = load_dataset("hacs", tmp_path, "train", segments=True)
+    assert ds.classes == ("Brushing teeth", "Dodgeball", "Zumba")
+    assert [(r.id, r.labels) for r in ds] == [("--0edUL8zmA", ("Dodgeball",)),
+                                              ("abc", ("Brushing teeth", "Zumba"))]
+    v = ds[0]
+    assert v.extra["segments"] == [(5.4, 11.6, "Dodgeball"), (12.6, 88.16, "Dodgeball")]  # sorted by start
+    assert v.extra["duration"] == pytest.approx(92.166667)
+    assert (v.start, v.end, v.thread) == (None, None, v.id)
+    assert v.video == str(tmp_path.resolve() / "videos" / "Dodgeball" / "v_--0edUL8zmA.mp4")
+    assert ds[1].video.endswith("videos/Brushing_teeth/v_abc.mp4")  # the first segment's class folder
+    # the same file named as annotation_file is recognised by its content; classes= restricts
+    zumba = load_dataset("hacs", tmp_path, "train", annotation_file="HACS_v1.1.1/HACS_segments_v1.1.1.json",
+                         classes=["Zumba"])
+    assert [(r.id, r.extra["segments"]) for r in zumba] == [("abc", [(3.0, 4.0, "Zumba")])]
+    test = load_dataset("hacs", tmp_path, "test", segments=True)
+    assert test[0].labels == () and test[0].extra["unlabelled"]
+    assert test[0].video.endswith("videos/testing/v_test1.mp4")
+
+
+def test_hacs_format_errors_say_what_was_expected(tmp_path):
+    write(tmp_path / "HACS_v1.1.1" / "HACS_clips_v1.1.1.csv", HACS_CSV)
+    with pytest.raises(AnnotationError, match="expected the HACS Segments JSON"):
+        load_dataset("hacs", tmp_path, "train", segments=True,
+                     annotation_file="HACS_v1.1.1/HACS_clips_v1.1.1.csv")
+    other = write(tmp_path / "other.csv", "a,b,c\n1,2,3\n")
+    expected_both = "expected the HACS Clips CSV.*or the HACS Segments JSON"
+    with pytest.raises(AnnotationError, match=expected_both) as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="other.csv")
+    assert_error_at(exc, other, 1)
+    activitynet_like = write(tmp_path / "x.json", '{"version": "1.3", "taxonomy": []}')
+    with pytest.raises(AnnotationError, match="no 'database' object") as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="x.json")
+    assert_error_at(exc, activitynet_like, None)
+    bad = write(tmp_path / "bad.json", HACS_JSON.replace("[3, 4]", "[4, 3]"))
+    with pytest.raises(AnnotationError, match="before start") as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="bad.json")
+    assert_error_at(exc, bad, 10)
+    broken = write(tmp_path / "broken.json", HACS_JSON.replace('"subset": "validation"', '"subset": '))
+    with pytest.raises(AnnotationError, match="not valid JSON") as exc:
+        load_dataset("hacs", tmp_path, "train", annotation_file="broken.json")
+    assert_error_at(exc, broken, 12)
+
+
 # --- J-HMDB -------------------------------------------------------------------------------------------------
 
 def make_jhmdb(root: Path) -> np.ndarray:
@@ -372,6 +435,42 @@ def test_ava_errors(tmp_path):
     assert_error_at(exc, bad_map, 5)
     with pytest.raises(ValueError, match="'train' / 'val'"):
         load_dataset("ava", tmp_path, "test")
+
+
+def test_ava_excluded_key_frames_and_frame_map(tmp_path):
+    import pandas as pd
+
+    from actx import metrics
+
+    ann = tmp_path / "annotations"
+    write(ann / adapters.AVA_LABEL_MAP, AVA_MAP_60)
+    write(ann / "ava_val_v2.1.csv", AVA_CSV)
+    assert load_dataset("ava", tmp_path, "val").excluded == frozenset()  # no file: nothing excluded
+    write(ann / "ava_val_excluded_timestamps_v2.1.csv", "zlVkeKC6Ha8,1798\n-5KQ66BBWC4,0950\n")
+    ds = load_dataset("ava", tmp_path, "val")
+    assert ds.excluded == {("zlVkeKC6Ha8", 1798), ("-5KQ66BBWC4", 950)}
+    assert [r.id for r in ds] == ["-5KQ66BBWC4_0902"]  # 1798 is dropped
+    gt = adapters.ava_ground_truth(ds)
+    assert len(gt) == 3 and set(gt["frame"]) == {902}
+    det = gt.assign(score=[0.9, 0.8, 0.7])
+    spurious = det.iloc[:1].assign(video="zlVkeKC6Ha8", frame=1798, score=0.99)  # on an excluded key frame
+    det = pd.concat([spurious, det], ignore_index=True)
+    assert metrics.ava_frame_map(det, gt, classes=ds.classes)["mAP"] < 1.0
+    assert metrics.ava_frame_map(det, gt, classes=ds.classes, excluded=ds.excluded)["mAP"] == 1.0
+
+
+def test_ava_label_map_and_exclusion_errors(tmp_path):
+    ann = tmp_path / "annotations"
+    write(ann / "ava_val_v2.1.csv", AVA_CSV)
+    dup = write(ann / adapters.AVA_LABEL_MAP, AVA_MAP_60 + 'item {\n  name: "stand"\n  id: 14\n}\n')
+    with pytest.raises(AnnotationError, match=r"class name 'stand' appears twice \(first at line 5\)") as exc:
+        load_dataset("ava", tmp_path, "val")
+    assert_error_at(exc, dup, 10)
+    write(dup, AVA_MAP_60)
+    bad = write(ann / "ava_val_excluded_timestamps_v2.1.csv", "zlVkeKC6Ha8,1798\nzlVkeKC6Ha8,17x9\n")
+    with pytest.raises(AnnotationError, match="timestamp '17x9'") as exc:
+        load_dataset("ava", tmp_path, "val")
+    assert_error_at(exc, bad, 2)
 
 
 # --- THUMOS'14 ----------------------------------------------------------------------------------------------

@@ -277,6 +277,75 @@ def test_video_stream_with_zero_frames(tmp_path, reader):
     expect_error(reader, path, "zero decodable frames")  # ... but holds nothing
 
 
+# --------------------------------------------------------------------------------------------- AVI drops
+
+DECLARED = 48  # AVI time slots written, as in a J-HMDB clip that declares 48 frames ...
+DROPPED = (5, 6, 17, 30, 31, 32, 40, 41)  # ... of which 8 are zero-size "dropped frame" entries: 40 coded
+MPEG4_BITRATE = 2_000_000  # high enough for 32x48 frames that the grey index patch survives (frame_ids works)
+
+
+def write_avi_with_drops(path, dropped=DROPPED, n=DECLARED):
+    """An mpeg4 AVI with a frame for every time slot 0..n-1 except ``dropped``: ffmpeg's AVI muxer fills each
+    gap in the timestamps with a zero-size '00dc' index entry, as the real J-HMDB and HMDB51 files have."""
+    kept = [t for t in range(n) if t not in dropped]
+    frames = make_frames(n)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=FPS)
+        s.width, s.height, s.pix_fmt, s.bit_rate = W, H, "yuv420p", MPEG4_BITRATE
+        for t in kept:
+            frame = av.VideoFrame.from_ndarray(frames[t], format="rgb24")
+            frame.pts = t
+            c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+    return path, kept
+
+
+def ids_of(slots) -> list[int]:
+    """What frame_ids reads for source frames ``slots`` (past frame 17 the grey value 15 * t wraps at 256)."""
+    return [round(STEP * t % 256 / STEP) for t in slots]
+
+
+def test_avi_with_dropped_frame_entries_reads_in_full(tmp_path):
+    path, kept = write_avi_with_drops(tmp_path / "drops.avi")
+    layout = V._avi_layout(path)
+    assert (layout.problem, layout.entries, layout.coded) == (None, DECLARED, DECLARED - len(DROPPED))
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].frames == DECLARED  # the header counts the empty entries too
+    x = V.read_video(path)
+    assert len(x) == len(kept) == 40
+    assert frame_ids(x) == ids_of(kept)
+    info = V.probe_video(path)
+    assert info.frames == 40 and info.duration == pytest.approx(DECLARED / FPS)
+    # timestamps keep the empty slots: resampling to the file's own rate repeats the frame before each drop
+    assert len(V.read_video(path, fps=FPS)) == DECLARED
+    assert frame_ids(V.read_video(path, start=4 / FPS, end=8 / FPS)) == [4, 7]
+
+
+@pytest.mark.parametrize("reader", ["read_video", "iter_frames"])
+def test_cut_avi_with_dropped_frame_entries(tmp_path, reader):
+    path, kept = write_avi_with_drops(tmp_path / "drops.avi")
+    data = path.read_bytes()
+    pos, size = packet_spans(path)[20]
+    boundary = tmp_path / "boundary.avi"
+    boundary.write_bytes(data[: pos + size])  # 21 whole frames, no index: a short count
+    e = expect_error(reader, boundary, "truncated stream")
+    assert f"decoded 21 of {DECLARED} declared frames" in e.reason and "cut short" in e.reason
+    assert frame_ids(V.read_video(boundary, allow_partial=True)) == ids_of(kept[:21])
+    middle = tmp_path / "middle.avi"
+    middle.write_bytes(data[: pos + size // 2])  # inside the 21st frame: the decoder fails there
+    expect_error(reader, middle, "truncated")  # the demuxer may drop the partial frame or pass it on
+    e = expect_error("probe_video", boundary, "truncated or corrupt AVI container")
+    assert "cut short" in e.reason
+
+
+def test_avi_short_of_its_index_is_truncated(tmp_path, monkeypatch):
+    # an index promising more coded frames than decode (e.g. a corrupt movi list) is still a truncated stream
+    path, _ = write_avi_with_drops(tmp_path / "drops.avi")
+    monkeypatch.setattr(V, "_avi_layout", lambda p, n=0: V._AviLayout(None, DECLARED, DECLARED))
+    e = expect_error("read_video", path, "truncated stream")
+    assert f"decoded 40 of the {DECLARED} frames the AVI index codes" in e.reason
+
+
 # --------------------------------------------------------------------------------------------- writing
 
 def test_write_failure_leaves_no_file(tmp_path):

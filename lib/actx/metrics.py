@@ -8,6 +8,9 @@ Grounding (what the papers could not compute, as their data sets have no actor m
 puts a pixel-level actor mask on the feature-map grid, :func:`grounding_metrics` scores the maps S and C
 against it.
 
+Detection (ACRN, paper 002), from :mod:`actx.detection_metrics`: :func:`box_iou` and :func:`ava_frame_map`
+(frame-mAP under the official AVA evaluator's rules, excluded key frames skipped).
+
 Inputs may be numpy arrays or torch tensors; results are python floats or numpy arrays.
 """
 
@@ -18,6 +21,14 @@ import warnings
 from typing import Sequence
 
 import numpy as np
+
+from .detection_metrics import AVA_MAX_DETECTIONS_PER_FRAME, ava_frame_map, box_iou, voc_average_precision
+
+__all__ = [
+    "AVA_MAX_DETECTIONS_PER_FRAME", "average_precision", "ava_frame_map", "box_iou", "grounding_metrics",
+    "mask_to_grid", "mean_average_precision", "mean_class_accuracy", "per_class_average_precision",
+    "top_k_accuracy", "voc_average_precision",
+]
 
 
 def _np(x, dtype=np.float64) -> np.ndarray:

@@ -6,7 +6,7 @@
 ``hollywood2``          Hollywood2 actions (ActX)                    train, test
 ``actionthread``        ActionThread via a manifest (ActX)           as listed in the manifest
 ``manifest``            any set written as a clip manifest           as listed in the manifest
-``hacs``                HACS Clips / HACS-30 (ActX)                  train, val, test
+``hacs``                HACS Clips / HACS-30 (ActX), HACS Segments   train, val, test
 ``voc2012_action``      PASCAL VOC 2012 action (ActX supplement)     train, val, test
 ``jhmdb``               J-HMDB (ACRN)                                train1..3, test1..3
 ``ava``                 AVA v2.1 (ACRN)                              train, val
@@ -20,7 +20,7 @@ missing; data/README.md repeats them with where the official files come from.
 """
 
 from . import ava, hacs, hmdb51, hollywood2, jhmdb, manifest, thumos14, ucf101, voc_action
-from .ava import AVA_LABEL_MAP, load_ava, read_label_map
+from .ava import AVA_LABEL_MAP, ava_ground_truth, load_ava, read_label_map
 from .hacs import HACS_VIDEO_PATTERN, load_hacs
 from .hmdb51 import load_hmdb51
 from .hollywood2 import HOLLYWOOD2_CLASSES, load_hollywood2
@@ -36,7 +36,7 @@ LAYOUTS = {"hollywood2": hollywood2.LAYOUT, "ucf101": ucf101.LAYOUT, "hmdb51": h
 
 __all__ = [
     "ACTIONTHREAD_CLASSES", "AVA_LABEL_MAP", "HACS_VIDEO_PATTERN", "HOLLYWOOD2_CLASSES", "JHMDB_JOINTS",
-    "LAYOUTS", "THUMOS14_CLASSES", "VOC_ACTION_CLASSES", "load_actionthread", "load_ava", "load_hacs",
-    "load_hmdb51", "load_hollywood2", "load_jhmdb", "load_manifest", "load_thumos14", "load_ucf101",
-    "load_voc2012_action", "mask_boxes", "read_label_map",
+    "LAYOUTS", "THUMOS14_CLASSES", "VOC_ACTION_CLASSES", "ava_ground_truth", "load_actionthread", "load_ava",
+    "load_hacs", "load_hmdb51", "load_hollywood2", "load_jhmdb", "load_manifest", "load_thumos14",
+    "load_ucf101", "load_voc2012_action", "mask_boxes", "read_label_map",
 ]

@@ -2,7 +2,9 @@
 
 ACRN (002 section 4.1) reports frame-AP on the 60 classes that have at least 25 validation examples (the
 ActivityNet 2018 label map, ``ava_action_list_v2.1_for_activitynet_2018.pbtxt``). Annotation rows are
-``video_id, timestamp, x1, y1, x2, y2, action_id, person_id`` with the box normalised to [0, 1].
+``video_id, timestamp, x1, y1, x2, y2, action_id, person_id`` with the box normalised to [0, 1]. The official
+evaluation skips the key frames listed in ``ava_<split>_excluded_timestamps_v2.1.csv`` (rows ``video_id,
+timestamp``; both files are in ``ava_v2.1.zip``, file format as on the AVA download page of Google Research).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from .. import register
 from ..records import AnnotationError, ClipSet, Record
-from ._common import finish, parse_split, read_frame, require_file, resolve_root, to_float, to_int
+from ._common import finish, parse_split, read_frame, read_lines, require_file, resolve_root, to_float, to_int
 
 # The 60-class evaluation map is the default because it is the benchmark ACRN reports (002 section 4.1).
 AVA_LABEL_MAP = "ava_action_list_v2.1_for_activitynet_2018.pbtxt"
@@ -27,6 +29,7 @@ BOX_SLACK = 0.01
 
 LAYOUT = """\
   <root>/annotations/ava_{train,val}_v2.1.csv      'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
+  <root>/annotations/ava_{train,val}_excluded_timestamps_v2.1.csv   'video_id,timestamp'  (optional)
   <root>/annotations/ava_action_list_v2.1_for_activitynet_2018.pbtxt   (or ava_action_list_v2.1.pbtxt, 80)
   <root>/videos/<video_id>.<mkv|mp4|webm>           the movies (any extension; file stem = video id)"""
 
@@ -39,9 +42,12 @@ def load_ava(root: str | Path, split: str = "train", *, label_map: str = AVA_LAB
              videos_dir: str = "videos", check_files: bool = False) -> ClipSet:
     """AVA v2.1 ``train`` / ``val``: one record per (video, keyframe) with every annotated person.
 
-    ``.classes``: the label map's names ordered by id. Rows whose action id is not in the label map are left
-    out (that is the 60-class protocol; pass ``label_map="ava_action_list_v2.1.pbtxt"`` for all 80), and so
-    are persons and keyframes left with no action.
+    ``.classes``: the label map's names ordered by id. ``.excluded``: the (video_id, timestamp) key frames of
+    ``ava_<split>_excluded_timestamps_v2.1.csv`` (empty when the file is absent); their records are dropped,
+    and ``actx.metrics.ava_frame_map(det, gt, excluded=clips.excluded)`` skips them as the official evaluator
+    does. Rows whose action id is not in the label map are left out (that is the 60-class protocol; pass
+    ``label_map="ava_action_list_v2.1.pbtxt"`` for all 80), and so are persons and keyframes left with no
+    action.
     labels = the union of the persons' actions. ``extra``: "video_id", "timestamp" (seconds into the movie),
     "persons" = [{"box": (x1, y1, x2, y2) normalised to [0, 1], "actions": (...), "person_id": int or None}],
     "box_units" = "normalised". record.start / end = timestamp -/+ :data:`AVA_CONTEXT_S`; record.thread = the
@@ -53,9 +59,12 @@ def load_ava(root: str | Path, split: str = "train", *, label_map: str = AVA_LAB
     names = read_label_map(require_file(root / "annotations" / label_map, "ava", LAYOUT))
     path = require_file(root / "annotations" / f"ava_{base}_v2.1.csv", "ava", LAYOUT)
     frames = _read_rows(path, names)
+    excluded = read_excluded(root / "annotations" / f"ava_{base}_excluded_timestamps_v2.1.csv")
     videos = _video_index(root / videos_dir)
     order, records = names_order(names), []
     for (vid, t), persons in frames.items():
+        if (vid, t) in excluded:
+            continue
         labels = tuple(sorted({a for p in persons for a in p["actions"]}, key=order))
         if vid not in videos:
             videos[vid] = root / videos_dir / vid
@@ -63,7 +72,32 @@ def load_ava(root: str | Path, split: str = "train", *, label_map: str = AVA_LAB
                               start=t - AVA_CONTEXT_S, end=t + AVA_CONTEXT_S, thread=vid,
                               extra=dict(video_id=vid, timestamp=t, persons=persons, box_units="normalised")))
     classes = tuple(names[k] for k in sorted(names))
-    return finish("ava", root, split, records, classes, check_files)
+    clips = finish("ava", root, split, records, classes, check_files)
+    clips.excluded = excluded
+    return clips
+
+
+def read_excluded(path: Path) -> frozenset[tuple[str, int]]:
+    """The (video_id, timestamp) key frames of an excluded-timestamps CSV; empty when the file is absent."""
+    if not path.is_file():
+        return frozenset()
+    keys = set()
+    for i, line in read_lines(path):
+        parts = [x.strip() for x in line.split(",")]
+        if len(parts) != 2 or not parts[0]:
+            raise AnnotationError(path, f"expected 'video_id,timestamp', got {line!r}", i)
+        keys.add((parts[0], to_int(parts[1], path, i, "timestamp")))
+    return frozenset(keys)
+
+
+def ava_ground_truth(clips: ClipSet):
+    """The ground truth of AVA records as the DataFrame :func:`actx.metrics.ava_frame_map` takes: one row
+    per (person, action), columns ``video, frame, label, x1, y1, x2, y2`` (frame = timestamp)."""
+    import pandas as pd
+
+    rows = [(r.extra["video_id"], r.extra["timestamp"], a, *p["box"])
+            for r in clips for p in r.extra["persons"] for a in p["actions"]]
+    return pd.DataFrame(rows, columns=["video", "frame", "label", "x1", "y1", "x2", "y2"])
 
 
 def names_order(names: dict[int, str]):
@@ -74,9 +108,11 @@ def names_order(names: dict[int, str]):
 
 def read_label_map(path: Path) -> dict[int, str]:
     """Parse an AVA label-map pbtxt (``item { name: "..." id: N }`` or ``label { name: "..." label_id: N }``)
-    into ``{id: name}``; one block per class, several blocks per line allowed."""
+    into ``{id: name}``; one block per class, several blocks per line allowed. A repeated id or class name
+    raises AnnotationError naming the file and the line."""
     text = path.read_text(encoding="utf-8")
     out: dict[int, str] = {}
+    lines: dict[str, int] = {}  # name -> line of its block
     for m in _BLOCK_RE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         fields = {k: v for k, v in _FIELD_RE.findall(m.group(2))}
@@ -84,10 +120,13 @@ def read_label_map(path: Path) -> dict[int, str]:
         if "name" not in fields or key not in fields:
             raise AnnotationError(path, "label block needs 'name' and 'id' (or 'label_id'), "
                                         f"got {sorted(fields)}", line)
-        k = to_int(fields[key], path, line, key)
+        k, name = to_int(fields[key], path, line, key), fields["name"].strip('"')
         if k in out:
             raise AnnotationError(path, f"id {k} appears twice", line)
-        out[k] = fields["name"].strip('"')
+        if name in lines:
+            raise AnnotationError(path, f"class name {name!r} appears twice (first at line {lines[name]}); "
+                                        "each class needs its own name", line)
+        out[k], lines[name] = name, line
     if not out:
         raise AnnotationError(path, "no 'item { ... }' or 'label { ... }' blocks found")
     return out
