@@ -117,3 +117,34 @@ def temporal_localisation(cfg: Any, result: RunResult, records: Sequence[Any], s
     return {"curves": curves, "detections": det, "truth": truth, "mAP": L.detection_map(det, truth),
             "frames": {"accuracy": float(frames["accuracy"].mean()), "iou": float(frames["iou"].mean())},
             "per_video": frames}
+
+
+# --- tables ----------------------------------------------------------------------------------------------------
+# 003 Table 1, top-1 % on HMDB51 / UCF101, by our registry name (the paper has no soft-attention-free avg. pooling
+# row other than "ResNet101-ImageNet", which is the backbone with average pooling).
+PAPER_TABLE1 = {"avgpool": (50.04, 83.30), "attentional": (50.80, None), "soft_attention_lstm": (41.31, 84.96),
+                "where_when": (53.07, 87.11), "where_when_no_spatial": (51.98, 85.78),
+                "where_when_no_temporal": (52.25, 85.86), "where_when_no_tv": (52.01, 85.89),
+                "where_when_no_contrast": (52.10, 85.98), "where_when_no_unimodal": (52.05, 86.10)}
+# 003 Table 3 (UCF101-24 spatial localisation, "mAP" at IoU alpha) and Table 4 (THUMOS14 temporal, mAP at tIoU).
+PAPER_TABLE3 = {0.05: 67.0, 0.1: 56.1, 0.2: 34.1, 0.3: 17.7}
+PAPER_TABLE4 = {0.1: 70.0, 0.2: 61.4, 0.3: 48.6, 0.4: 32.6, 0.5: 17.9}
+
+
+def top1_table(runs: Mapping[str, Sequence[RunResult]], splits: Sequence[str] = ("val", "test", "test_shifted")
+               ) -> pd.DataFrame:
+    """One row per method: top-1 % per split as 'mean ± std' over its seeds, the paper's HMDB51 / UCF101 numbers,
+    and the per-seed test values (column "test seeds") for actx.experiments.compare_seeds."""
+    from .tables import mean_pm
+
+    rows = []
+    for name, results in runs.items():
+        row: dict[str, Any] = {"Method": get_method(name).title}
+        for split in splits:
+            v = np.array([100 * r.metrics[split]["top1"] for r in results])
+            row[f"{split} top-1"] = mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+        row["test seeds"] = [100 * r.metrics["test"]["top1"] for r in results]
+        hmdb, ucf = PAPER_TABLE1.get(name, (None, None))
+        row["Paper: HMDB51"], row["Paper: UCF101"] = hmdb, ucf
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("Method")
