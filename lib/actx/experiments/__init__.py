@@ -26,6 +26,7 @@ from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RunMismatch, RunRes
 from .samples import VIDEO_KINDS, WindowSamples, action_steps
 from .scoring import METRIC_NAMES, class_ap, probabilities, softmax, split_metrics
 from .tables import FUSED, mean_pm, results_table, stream_result
+from . import where_when  # paper 003's localisation experiments (spatial_localisation, temporal_localisation)
 
 __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "Difference", "compare_seeds", "frame_window", "judge", "EVAL_SPLITS", "FUSED", "INPUTS", "eval_splits", "method_config", "params_suffix", "probabilities", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",

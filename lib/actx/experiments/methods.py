@@ -10,6 +10,14 @@ Every method of ActX Tables 1-2 that runs on the stored feature maps (000 sectio
     actx          ActX (Eq. 1-7)
     eep_actx      EEP on a trained ActX head's per-step F_s, F_c ("EEP + ActX", Table 2)
 
+and paper 003's model with its ablations (003 Table 1), on per-frame maps (where_when.FEATURES):
+
+    where_when                 spatial mask + temporal attention + ConvLSTM, CE + TV + contrast + unimodal
+    where_when_no_spatial      ... without the spatial mask (M = 1)
+    where_when_no_temporal     ... without the temporal attention (frame t at step t)
+    where_when_no_tv / _no_contrast / _no_unimodal   ... without one regulariser (its weight 0)
+    soft_attention_lstm        Sharma et al. 2015's soft-attention LSTM ("Visual attention")
+
 A row is one :class:`Method`: the package under actx.models that holds its head and objective builder, its
 parameters (the package's ``PARAMS``, with the row's own values on top, e.g. ``use_s_att=False``), and what it
 needs from the data. ``get_method(name).params`` gives the defaults; ``run(cfg, name, params={...})`` overrides
@@ -194,6 +202,16 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # EEP + ActX: the base ActX run is trained (or loaded) first and frozen; its conjugate kind names this
     # run's folder too.
     Method("eep_actx", "EEP + ActX", models.eep, base="actx", prepare=_eep_prepare),
+    *(Method(name, title, models.where_when, overrides, features=models.where_when.FEATURES,
+             fit=models.where_when.fit) for name, title, overrides in (
+        ("where_when", "Where and when (ours)", {}),
+        ("where_when_no_spatial", "Ours w/o spatial attention", {"spatial": False}),
+        ("where_when_no_temporal", "Ours w/o temporal attention", {"temporal": False}),
+        ("where_when_no_tv", "Ours w/o L_TV", {"tv_weight": 0.0}),
+        ("where_when_no_contrast", "Ours w/o L_contrast", {"contrast_weight": 0.0}),
+        ("where_when_no_unimodal", "Ours w/o L_unimodal", {"unimodal_weight": 0.0}))),
+    Method("soft_attention_lstm", "Visual attention (Sharma et al.)", models.soft_attention_lstm,
+           features=models.where_when.FEATURES, fit=models.soft_attention_lstm.fit),
 )}
 
 

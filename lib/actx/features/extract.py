@@ -42,6 +42,11 @@ TIME_STRIDE = 8
 BATCH_FRAMES = 32
 # Bump when the stored maps would change for the same configuration (part of every store's config hash).
 EXTRACT_VERSION = 1
+# How a 2D backbone's frames become one time step of ``time_stride`` frames: "mean" averages the per-frame maps of
+# the group (I3D Mixed_5c's layout, the course's stores); "middle" keeps only the group's middle frame, min(t *
+# stride + stride // 2, T - 1) (the frame actx.experiments.inputs reads annotations at), and runs the backbone on
+# that frame alone: per-frame maps at 1 / stride of the backbone cost (paper 003 samples frames, never averages).
+TIME_POOLS = ("mean", "middle")
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,12 @@ def pool_time(maps: torch.Tensor, stride: int = TIME_STRIDE) -> torch.Tensor:
     if T % stride:
         groups.append(maps[full * stride:].mean(0, keepdim=True))  # (1, D, h, w)
     return torch.cat(groups).permute(1, 0, 2, 3)  # (D, ceil(T/stride), h, w)
+
+
+def middle_frames(frames: int, stride: int) -> np.ndarray:
+    """(ceil(frames / stride),) the middle frame of every group of ``stride`` frames, clipped to the clip:
+    min(t * stride + stride // 2, frames - 1) (``time_pool="middle"``)."""
+    return np.minimum(np.arange(steps_for(frames, stride)) * stride + stride // 2, frames - 1)
 
 
 def steps_for(frames: int, stride: int = TIME_STRIDE) -> int:
@@ -252,11 +263,15 @@ def default_workers(device: str) -> int:
 
 # --- Extraction ---------------------------------------------------------------------------------------------------
 def extraction_config(backbone: str, stream: str, size: tuple[int, int] | None, time_stride: int,
-                      flow_method: str, flow_bound: float, checkpoint: str | os.PathLike | None = None
-                      ) -> dict[str, Any]:
-    """The settings that determine the stored maps (and nothing else: not batch size, workers or device)."""
+                      flow_method: str, flow_bound: float, checkpoint: str | os.PathLike | None = None,
+                      time_pool: str = "mean") -> dict[str, Any]:
+    """The settings that determine the stored maps (and nothing else: not batch size, workers or device).
+    ``time_pool`` is recorded only when it is not "mean", so that the stores made before it existed keep their
+    configuration."""
     config: dict[str, Any] = dict(version=EXTRACT_VERSION, backbone=backbone, stream=stream,
                                   size=list(size) if size else None, time_stride=int(time_stride))
+    if time_pool != "mean":
+        config["time_pool"] = time_pool
     if stream == "flow":
         config.update(flow=flow_method, flow_bound=float(flow_bound))
     if checkpoint is not None:
@@ -280,7 +295,7 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
             batch_frames: int = BATCH_FRAMES, device: str = "auto", workers: int | None = None,
             progress: bool = True, flow_method: str = "dis", flow_bound: float = FLOW_BOUND,
             checkpoint: str | os.PathLike | None = None, amp: bool | None = None, compile: bool = False,
-            backbone_id: str | None = None) -> ExtractSummary:
+            backbone_id: str | None = None, time_pool: str = "mean") -> ExtractSummary:
     """Extract ``stream`` feature maps of every record into the store at ``store_root``; skip stored clips.
 
     records       sequence of records with ``.id`` (unique) and ``.video`` (path)
@@ -295,6 +310,8 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     workers       DataLoader decoding workers (None: :func:`default_workers`; 0: decode in this process)
     amp           float16 autocast (None: on for CUDA, off on CPU)
     compile       ``torch.compile`` the backbone (dynamic=False; about 40 s per input shape on a 2-core CPU)
+    time_pool     "mean" (average each group of ``time_stride`` frames) or "middle" (keep the group's middle frame
+                  only: :data:`TIME_POOLS`); 2D backbones only
     returns       an :class:`ExtractSummary` (also printed when ``progress``)
     """
     from actx import runtime
@@ -304,6 +321,8 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
         raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
     if stream == "flow" and flow_method not in METHODS:
         raise ValueError(f"flow_method must be one of {METHODS}, got {flow_method!r}")
+    if time_pool not in TIME_POOLS:
+        raise ValueError(f"time_pool must be one of {TIME_POOLS}, got {time_pool!r}")
     if time_stride < 1 or batch_frames < 1:
         raise ValueError(f"time_stride and batch_frames must be >= 1, got {time_stride}, {batch_frames}")
     _check_records(records)
@@ -312,7 +331,7 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     is_module = isinstance(backbone, torch.nn.Module)
     name = backbone_id or (type(backbone).__name__ if is_module else str(backbone))
     config = extraction_config(name, stream, tuple(size) if size else None, time_stride, flow_method, flow_bound,
-                               checkpoint)
+                               checkpoint, time_pool)
     store = FeatureStore(store_root)
     if rank == 0:
         store.consolidate()  # fold in what an interrupted run wrote; drop unreadable entries
@@ -324,6 +343,8 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     if mine:
         model = backbone if is_module else load_backbone(str(backbone), stream, checkpoint)
         model = prepare_backbone(model, device, compile=compile)
+        if time_pool != "mean" and is_3d(model):
+            raise ValueError(f"time_pool={time_pool!r} picks frames for a 2D backbone; {name} is a clip model")
         use_amp = (torch.device(device).type == "cuda") if amp is None else amp
         n_workers = default_workers(device) if workers is None else workers
         source = ClipFrames([records[i] for i in mine], stream, tuple(size) if size else None, flow_method,
@@ -339,7 +360,10 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
             if "error" in item:
                 failures.append({"id": record.id, "path": str(record.video), "reason": item["error"]})
             else:
-                fmap = encode_clip(model, item["x"], stream, time_stride, batch_frames, device, use_amp,
+                x, stride = item["x"], time_stride
+                if time_pool == "middle":  # one frame per step: (ceil(T / stride), H, W, C)
+                    x, stride = x[torch.from_numpy(middle_frames(len(x), time_stride))], 1
+                fmap = encode_clip(model, x, stream, stride, batch_frames, device, use_amp,
                                    fixed_batch=compile)  # (D, T', h, w)
                 store.put(record.id, stream, fmap.numpy().astype(np.float16), item["frames"], rank=rank)
                 done, frames = done + 1, frames + int(item["frames"])
@@ -377,6 +401,8 @@ def store_root(cfg: Any) -> Path:
     f = cfg.features
     keys = ("backbone", "size", "time_stride", "flow", "rgb_checkpoint", "flow_checkpoint")
     blob = {"data": dict(cfg.data), "features": {k: f.get(k) for k in keys}, "version": EXTRACT_VERSION}
+    if f.get("time_pool", "mean") != "mean":  # only then: the hashes of the stores made before it stay
+        blob["features"]["time_pool"] = f["time_pool"]
     return Path(cfg.cache) / "features" / str(f["backbone"]) / config_hash(blob)
 
 
@@ -396,7 +422,8 @@ def ensure_features(cfg: Any, records: Sequence[Any], stream: str = "rgb", progr
     kwargs: dict[str, Any] = dict(backbone=f["backbone"], stream=stream, size=f.get("size"),
                                   time_stride=f["time_stride"], batch_frames=f["batch_frames"], device=cfg.device,
                                   workers=f.get("workers"), progress=progress, flow_method=f["flow"],
-                                  checkpoint=f.get(f"{stream}_checkpoint"), compile=f.get("compile", False))
+                                  checkpoint=f.get(f"{stream}_checkpoint"), compile=f.get("compile", False),
+                                  time_pool=f.get("time_pool", "mean"))
     kwargs.update(overrides)
     extract(records, root, **kwargs)
     return store.refresh()

@@ -1,0 +1,150 @@
+"""Paper 003's localisation experiments on trained runs (notebook 13): boxes from the spatial masks against the
+actor boxes (003 4.2.1, Table 3) and segments from the temporal attention against the annotated action frames of
+untrimmed videos (003 4.2.2, Table 4), with the uniform-attention baseline. The measures are in actx.localisation.
+
+    spatial_localisation(cfg, result, "test", records)     -> {"per_frame": DataFrame, "accuracy": {alpha: share}}
+    temporal_localisation(cfg, result, untrimmed_records)  -> {"curves", "detections", "truth", "mAP", "frames"}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from actx import localisation as L
+
+from .inputs import INPUTS
+from .methods import get_method
+from .runner import method_config
+from .runner import RunResult
+
+# Classes proposed per untrimmed video: each attention segment is scored for the video's TOP_CLASSES most probable
+# classes (score = class probability x mean normalised attention). 3: the benchmark's untrimmed videos hold 1-3
+# instances (actx.data.synthetic.layout); THUMOS14 videos mostly one class.
+TOP_CLASSES = 3
+
+
+def _stride(cfg: Any, result: RunResult) -> int:
+    return int(method_config(cfg, get_method(result.method)).features["time_stride"])
+
+
+def spatial_localisation(cfg: Any, result: RunResult, split: str, records: Sequence[Any],
+                         threshold: float = L.MASK_THRESHOLD) -> dict[str, Any]:
+    """Every real step of every clip of ``split``: the box of its mask S (actx.localisation.mask_box) against the
+    actor boxes at the step's frame (actx.experiments.inputs.actor_boxes). Returns the per-frame table (clip,
+    step, iou) and the localisation accuracy at 003 Table 3's IoU thresholds."""
+    stride = _stride(cfg, result)
+    by_id = {r.id: r for r in records}
+    maps = result.maps[split]
+    rows = []
+    for i, clip in enumerate(result.ids[split]):
+        if clip not in by_id:
+            raise KeyError(f"spatial_localisation: no record for clip {clip!r} of split {split!r}")
+        rec = by_id[clip]
+        a0 = int(result.windows[split][i][0])
+        steps = int(maps["mask"][i].sum())
+        total = -(-int(rec.extra["frames"]) // stride)
+        boxes = INPUTS["actor_boxes"](rec, total, stride)[a0 // stride: a0 // stride + steps]  # (steps, A, 4)
+        for t in range(steps):
+            box = L.mask_box(maps["S"][i, t], threshold)
+            rows.append({"clip": clip, "step": t, "iou": L.box_hits(box, boxes[t]), "box": box is not None})
+    table = pd.DataFrame(rows)
+    return {"per_frame": table, "accuracy": L.localisation_accuracy(table["iou"])}
+
+
+def truth_segments(record: Any) -> list[tuple[int, int, str]]:
+    """Annotated action segments in frames: the benchmark's (frames already), or a real set's in seconds
+    (THUMOS14's adapter) turned into frames with ``record.extra["fps"]``."""
+    segs = record.extra.get("segments")
+    if segs is None:
+        raise KeyError(f"record {record.id!r} ({record.video}) has no extra['segments']: temporal localisation "
+                       "needs an untrimmed video with annotated segments")
+    if all(isinstance(v, (int, np.integer)) for s in segs for v in s[:2]):
+        return [(int(a), int(b), str(c)) for a, b, c in segs]
+    fps = record.extra.get("fps")
+    if not fps:
+        raise KeyError(f"record {record.id!r}: its segments are in seconds and it has no extra['fps'] to turn "
+                       "them into frames")
+    return [(int(round(a * fps)), int(round(b * fps)), str(c)) for a, b, c in segs]
+
+
+@torch.no_grad()
+def attention_curves(head: torch.nn.Module, store: Any, records: Sequence[Any], stream: str = "rgb"
+                     ) -> dict[str, dict[str, np.ndarray]]:
+    """Per video: the temporal attention over every stored step (n = all steps; mean over the ConvLSTM's steps,
+    which are equal, see actx.models.where_when.head) and the class probabilities of the whole video."""
+    head.eval()
+    out = {}
+    for rec in records:
+        f = torch.from_numpy(np.array(store.load(rec.id, stream))).float()[None]  # (1, D, L, h, w)
+        res = head(f, None, n_frames=f.shape[2])
+        out[rec.id] = {"curve": res["w"][0].mean(0).numpy(), "probs": torch.softmax(res["logits"][0], 0).numpy()}
+    return out
+
+
+def temporal_localisation(cfg: Any, result: RunResult, records: Sequence[Any], store: Any,
+                          uniform: bool = False, threshold: float = L.ATTENTION_THRESHOLD,
+                          curves: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> dict[str, Any]:
+    """Segments from the attention of ``result.head`` on every untrimmed video of ``records`` (``uniform``: the
+    baseline whose attention is flat, so one segment spans the video), scored by detection mAP at 003 Table 4's
+    tIoUs and per frame (accuracy, IoU) against the annotated action frames."""
+    stride = _stride(cfg, result)
+    curves = dict(curves) if curves is not None else attention_curves(result.head, store, records, result.stream)
+    classes = list(result.classes)
+    det, truth, frames = [], [], []
+    for rec in records:
+        c = curves[rec.id]
+        curve = np.ones_like(c["curve"]) if uniform else c["curve"]
+        n_frames = int(rec.extra["frames"])
+        top = np.argsort(-c["probs"])[:TOP_CLASSES]
+        segs = L.segments(curve, threshold)
+        for s, e, value in segs:
+            for k in top:
+                det.append((rec.id, classes[k], s * stride, min(e * stride, n_frames), float(c["probs"][k]) * value))
+        gt = truth_segments(rec)
+        truth += [(rec.id, lab, a, b) for a, b, lab in gt]
+        on = np.zeros(n_frames, bool)
+        for s, e, _ in segs:
+            on[s * stride: e * stride] = True
+        real = np.zeros(n_frames, bool)
+        for a, b, _ in gt:
+            real[a:b] = True
+        frames.append({"video": rec.id, **L.frame_scores(on, real)})
+    frames = pd.DataFrame(frames)
+    return {"curves": curves, "detections": det, "truth": truth, "mAP": L.detection_map(det, truth),
+            "frames": {"accuracy": float(frames["accuracy"].mean()), "iou": float(frames["iou"].mean())},
+            "per_video": frames}
+
+
+# --- tables ----------------------------------------------------------------------------------------------------
+# 003 Table 1, top-1 % on HMDB51 / UCF101, by our registry name (the paper has no soft-attention-free avg. pooling
+# row other than "ResNet101-ImageNet", which is the backbone with average pooling).
+PAPER_TABLE1 = {"avgpool": (50.04, 83.30), "attentional": (50.80, None), "soft_attention_lstm": (41.31, 84.96),
+                "where_when": (53.07, 87.11), "where_when_no_spatial": (51.98, 85.78),
+                "where_when_no_temporal": (52.25, 85.86), "where_when_no_tv": (52.01, 85.89),
+                "where_when_no_contrast": (52.10, 85.98), "where_when_no_unimodal": (52.05, 86.10)}
+# 003 Table 3 (UCF101-24 spatial localisation, "mAP" at IoU alpha) and Table 4 (THUMOS14 temporal, mAP at tIoU).
+PAPER_TABLE3 = {0.05: 67.0, 0.1: 56.1, 0.2: 34.1, 0.3: 17.7}
+PAPER_TABLE4 = {0.1: 70.0, 0.2: 61.4, 0.3: 48.6, 0.4: 32.6, 0.5: 17.9}
+
+
+def top1_table(runs: Mapping[str, Sequence[RunResult]], splits: Sequence[str] = ("val", "test", "test_shifted")
+               ) -> pd.DataFrame:
+    """One row per method: top-1 % per split as 'mean ± std' over its seeds, the paper's HMDB51 / UCF101 numbers,
+    and the per-seed test values (column "test seeds") for actx.experiments.compare_seeds."""
+    from .tables import mean_pm
+
+    rows = []
+    for name, results in runs.items():
+        row: dict[str, Any] = {"Method": get_method(name).title}
+        for split in splits:
+            v = np.array([100 * r.metrics[split]["top1"] for r in results])
+            row[f"{split} top-1"] = mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+        row["test seeds"] = [100 * r.metrics["test"]["top1"] for r in results]
+        hmdb, ucf = PAPER_TABLE1.get(name, (None, None))
+        row["Paper: HMDB51"], row["Paper: UCF101"] = hmdb, ucf
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("Method")

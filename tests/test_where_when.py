@@ -1,0 +1,244 @@
+"""Paper 003's model (actx.models.where_when), Sharma et al.'s soft-attention LSTM, the localisation measures
+(actx.localisation), per-frame feature extraction (time_pool="middle") and the Moments in Time adapter."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import actx.experiments as E
+from actx import localisation as L
+from actx.data import load_dataset
+from actx.data.records import AnnotationError
+from actx.features import middle_frames
+from actx.features.extract import extraction_config, store_root
+from actx.metrics import box_iou
+from actx.models import soft_attention_lstm, where_when as W
+from actx.train import TrainSettings, checkpoint
+from test_experiments import _cfg, _run, bench  # noqa: F401 (bench is a fixture)
+
+
+# --- regularisers against hand-computed values ------------------------------------------------------------------
+def test_total_variation_by_hand():
+    m = torch.tensor([[[[0.0, 1.0], [0.5, 0.5]]]])  # (1, 1, 2, 2)
+    # rows: |0.5 - 0| + |0.5 - 1| = 1; columns: |1 - 0| + |0.5 - 0.5| = 1
+    assert W.total_variation(m).item() == pytest.approx(2.0)
+    two = torch.cat([m, torch.zeros(1, 1, 2, 2)], 1)  # a flat second frame adds nothing; frames are summed
+    assert W.total_variation(two).item() == pytest.approx(2.0)
+    assert W.total_variation(torch.cat([m, m])).item() == pytest.approx(2.0)  # batch mean
+
+
+def test_contrast_by_hand():
+    m = torch.tensor([[[[0.8, 0.2]]]])  # B = [1, 0]: (-0.5 * 0.8 + 0.5 * 0.2) / 2 cells = -0.15
+    assert W.contrast(m).item() == pytest.approx(-0.15)
+    assert W.contrast(torch.cat([m, m], 1)).item() == pytest.approx(-0.3)  # summed over frames
+    m.requires_grad_(True)
+    W.contrast(m).backward()
+    assert torch.allclose(m.grad, torch.tensor([[[[-0.25, 0.25]]]]))  # no gradient through B
+
+
+def test_unimodality_by_hand_and_the_authors_variant():
+    uni = torch.tensor([[[0.1, 0.3, 0.6]]])  # log-concave: 0.1 * 0.6 - 0.09 < 0
+    assert W.unimodality(uni).item() == 0.0
+    bi = torch.tensor([[[0.4, 0.2, 0.4]]])  # 0.16 - 0.04 = 0.12
+    assert W.unimodality(bi).item() == pytest.approx(0.12)
+    assert W.unimodality(bi, "authors").item() == pytest.approx(math.sqrt(0.12))
+    both = torch.tensor([[[0.4, 0.2, 0.4], [0.1, 0.3, 0.6]]], requires_grad=True)  # (1, T=2, n=3)
+    W.unimodality(both, "authors").backward()
+    assert torch.isfinite(both.grad).all() and torch.all(both.grad[0, 1] == 0)  # a zero hinge: no gradient
+    assert W.unimodality(torch.rand(2, 3, 2)).item() == 0.0  # fewer than 3 frames: nothing to compare
+    with pytest.raises(ValueError, match="variant"):
+        W.unimodality(bi, "sqrt")
+
+
+# --- the ConvLSTM cell and the head ----------------------------------------------------------------------------
+def test_convlstm_cell_shapes_and_gradients():
+    torch.manual_seed(0)
+    cell = W.ConvLSTMCell(5, 7)
+    y = torch.randn(2, 5, 3, 4, requires_grad=True)
+    h, c = torch.zeros(2, 7, 3, 4), torch.zeros(2, 7, 3, 4)
+    for _ in range(3):
+        h, c = cell(y, (h, c))
+    assert h.shape == c.shape == (2, 7, 3, 4) and bool((h.abs() < 1).all())
+    h.sum().backward()
+    assert y.grad.abs().sum() > 0 and cell.gates.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="does not fit"):
+        cell(y, (torch.zeros(2, 6, 3, 4), torch.zeros(2, 6, 3, 4)))
+
+
+def test_sample_steps_spreads_frames_over_the_real_steps():
+    mask = torch.tensor([[True] * 10, [True] * 4 + [False] * 6])
+    idx = W.sample_steps(mask, 5)
+    assert idx.tolist() == [[1, 3, 5, 7, 9], [0, 1, 2, 2, 3]]  # floor((i + 1/2) L / n); padding never chosen
+
+
+def test_head_outputs_and_the_energy_of_h_cancelling():
+    torch.manual_seed(0)
+    head = W.WhereWhenHead(16, 3, frames=4, hidden=8, mask_widths=(8, 4), in_dim=8).eval()
+    f = torch.randn(2, 16, 6, 3, 4)
+    mask = torch.tensor([[True] * 6, [True] * 5 + [False]])
+    out = head(f, mask)
+    assert out["logits"].shape == (2, 3) and out["S"].shape == (2, 6, 3, 4) and out["w"].shape == (2, 4, 4)
+    assert bool((out["S"][1, 5] == 0).all()) and bool(((out["S"][0] > 0) & (out["S"][0] < 1)).all())
+    assert torch.allclose(out["w"].sum(-1), torch.ones(2, 4))
+    # 003 Eq. 2: Phi_h(H_{t-1}) is the same for every frame, so softmax_i removes it: w_t is equal for all t
+    assert torch.allclose(out["w"][:, 0], out["w"][:, 3], atol=1e-6)
+    assert head(f, mask, n_frames=6)["w"].shape == (2, 6, 6)
+    off = W.WhereWhenHead(16, 3, frames=4, hidden=8, in_dim=8, spatial=False, temporal=False).eval()(f, mask)
+    assert bool((off["S"][0] == 1).all()) and torch.equal(off["w"][0], torch.eye(4))
+
+
+def test_the_objective_has_every_term_and_the_ablations_drop_theirs():
+    torch.manual_seed(0)
+    batch = {"f": torch.randn(3, 16, 5, 3, 4), "mask": torch.ones(3, 5, dtype=torch.bool),
+             "y": torch.eye(3)}
+    small = {"hidden": 8, "mask_widths": (8, 4), "in_dim": 8}
+    for name, zero in (("where_when", None), ("where_when_no_tv", "tv"), ("where_when_no_contrast", "contrast"),
+                       ("where_when_no_unimodal", "unimodal"), ("where_when_no_spatial", "tv")):
+        spec = E.get_method(name)
+        head = spec.make_head(16, 3, params=small)
+        parts = spec.make_objective(small)(head, batch)
+        p = spec.resolve(small)
+        expected = (parts["class"] + p["tv_weight"] * parts["tv"] + p["contrast_weight"] * parts["contrast"]
+                    + p["unimodal_weight"] * parts["unimodal"])
+        assert torch.allclose(parts["loss"], expected)
+        if zero is None:
+            assert parts["tv"] > 0 and parts["contrast"] != 0
+        else:
+            assert parts[zero] == 0, name
+        parts["loss"].backward()
+    assert E.get_method("where_when_no_temporal").params["temporal"] is False
+    assert E.get_method("where_when").features == {"time_stride": 4, "time_pool": "middle"}
+
+
+def test_soft_attention_lstm_attends_per_sampled_step():
+    torch.manual_seed(0)
+    head = soft_attention_lstm.SoftAttentionLSTM(16, 3, frames=3, hidden=8, in_dim=8, att_dim=8).eval()
+    out = head(torch.randn(2, 16, 6, 3, 4), torch.ones(2, 6, dtype=torch.bool))
+    assert out["att"].shape == (2, 3, 12) and torch.allclose(out["att"].sum(-1), torch.ones(2, 3))
+    assert out["S"].shape == (2, 6, 3, 4) and bool((out["S"][:, 0] == 0).all())  # step 0 is not sampled
+    assert torch.allclose(out["S"].sum((2, 3)).sum(1), torch.full((2,), 3.0))
+    att = torch.full((1, 2, 4), 0.5)  # every cell gets 1 over the steps: no penalty
+    assert soft_attention_lstm.attention_penalty(att).item() == 0.0
+
+
+# --- the method's run: own fit on whole clips, exact resume, run folder ----------------------------------------------
+class _Clips(torch.utils.data.Dataset):
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.f = torch.randn(6, 16, 5, 2, 3, generator=g)
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return {"f": self.f[i], "y": torch.eye(3)[i % 3], "index": i}
+
+
+def test_own_fit_uses_the_method_schedule_and_resumes_exactly(tmp_path):
+    params = {**W.PARAMS, "hidden": 8, "mask_widths": (8, 4), "in_dim": 8, "epochs": 2, "batch_size": 3}
+    settings = TrainSettings(epochs=7, lr=0.5, crop=2, batch_size=5)
+    torch.manual_seed(0)
+    head = W.build_head(16, 3, params)
+    history = W.fit(head, W.build_objective(params, False), _Clips(), settings, tmp_path / "a")
+    assert [r["epoch"] for r in history.rows] == [1, 2] and history.rows[0]["lr"] == params["lr"]
+    assert {"tv", "contrast", "unimodal"} <= set(history.rows[0])
+    torch.manual_seed(0)
+    once = W.build_head(16, 3, {**params, "epochs": 1})
+    W.fit(once, W.build_objective(params, False), _Clips(), settings, tmp_path / "b")
+    again = W.build_head(16, 3, params)
+    W.fit(again, W.build_objective(params, False), _Clips(), settings, tmp_path / "b")  # resumes epoch 2
+    a, b = checkpoint.load(tmp_path / "a" / "final.pt")["model"], checkpoint.load(tmp_path / "b" / "final.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_where_when_run_writes_the_run_folder(tmp_path, bench):
+    cfg = _cfg(tmp_path)
+    small = {"hidden": 8, "mask_widths": (8, 4), "in_dim": 8, "epochs": 2, "batch_size": 4, "frames": 3}
+    result = _run(cfg, bench, "where_when", params=small)
+    assert {"final.pt", "metrics.csv", "predictions.npz", "metrics.json"} <= {p.name for p in result.path.iterdir()}
+    assert result.maps["test"]["S"].shape[1] == result.maps["test"]["mask"].shape[1]
+    assert list(result.history["epoch"]) == [1, 2] and "unimodal" in result.history
+    assert result.recipe["params"]["epochs"] == 2 and isinstance(E.load_run(result.path).head, W.WhereWhenHead)
+
+
+# --- localisation -----------------------------------------------------------------------------------------------
+def test_disjoint_boxes_have_zero_iou_where_the_authors_script_gave_a_positive_one():
+    a, b = [0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 3.0, 3.0]  # apart on both axes: both overlaps are -1
+    assert L.naive_iou(a, b) > 0  # (-1) * (-1) = 1: the bug
+    assert box_iou(np.array([a]), np.array([b]))[0, 0] == 0.0
+    assert L.box_hits(np.array(a), np.array([b])) == 0.0
+    assert L.box_hits(np.array(a), np.array([[0, 0, 1, 2], [0, 0, 0, 0]])) == pytest.approx(0.5)
+    assert L.box_hits(None, np.array([a])) == 0.0
+
+
+def test_mask_box_takes_the_largest_component():
+    m = np.zeros((4, 6))
+    m[1:3, 3:5] = 1.0  # a 2 x 2 block
+    m[0, 0] = 1.0  # a stray cell
+    box = L.mask_box(m, upsample=1)
+    np.testing.assert_allclose(box, [3 / 6, 1 / 4, 5 / 6, 3 / 4])
+    assert L.mask_box(np.zeros((4, 6))) is None
+    acc = L.localisation_accuracy([0.0, 0.06, 0.5], (0.05, 0.3))
+    assert acc == {0.05: pytest.approx(2 / 3), 0.3: pytest.approx(1 / 3)}
+
+
+def test_temporal_segments_detection_map_and_frame_scores():
+    curve = np.array([0.0, 0.1, 1.0, 0.9, 0.2, 0.8, 0.0])
+    assert L.segments(curve) == [(2, 4, pytest.approx(0.95)), (5, 6, pytest.approx(0.8))]
+    assert L.segments(np.full(5, 0.2)) == [(0, 5, 1.0)]  # flat (uniform) attention: the whole video
+    gt = [("v", "a", 10, 20)]
+    assert L.detection_map([("v", "a", 10, 20, 0.9)], gt, (0.5,)) == {0.5: 1.0}
+    # a false positive scored above the hit halves the precision at the hit
+    assert L.detection_map([("v", "a", 40, 50, 0.95), ("v", "a", 12, 20, 0.5)], gt, (0.5,)) == {0.5: 0.5}
+    assert L.detection_map([("v", "a", 0, 10, 0.9)], gt, (0.1,)) == {0.1: 0.0}  # touching: tIoU 0
+    fs = L.frame_scores(np.array([1, 1, 0, 0], bool), np.array([0, 1, 1, 0], bool))
+    assert fs == {"accuracy": 0.5, "iou": pytest.approx(1 / 3)}
+
+
+# --- per-frame features -------------------------------------------------------------------------------------------
+def test_middle_frames_and_the_store_hash_of_mean_pooling_is_unchanged(tmp_path):
+    assert middle_frames(10, 4).tolist() == [2, 6, 9]  # the last, partial group: clipped to the clip
+    assert middle_frames(8, 1).tolist() == list(range(8))
+    mean = extraction_config("b", "rgb", (64, 96), 8, "dis", 20.0)
+    assert "time_pool" not in mean and extraction_config("b", "rgb", None, 4, "dis", 20.0, None,
+                                                         "middle")["time_pool"] == "middle"
+    cfg = _cfg(tmp_path)
+    assert store_root(cfg) == store_root(cfg.replace(features__time_pool="mean"))
+    assert store_root(cfg) != store_root(cfg.replace(features__time_pool="middle"))
+
+
+# --- Moments in Time ------------------------------------------------------------------------------------------------
+def _moments(root, lines):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "moments_categories.txt").write_text("aiming,0\napplauding,1\n")
+    (root / "trainingSet.csv").write_text("\n".join(lines) + "\n")
+    (root / "validationSet.csv").write_text("applauding/x.mp4,applauding,3,0\n")
+
+
+def test_moments_in_time_reads_its_published_csv(tmp_path):
+    root = tmp_path / "mit"
+    _moments(root, ["aiming/a1.mp4,aiming,3,1", "applauding/getty-b.mp4,applauding,2,0"])
+    train = load_dataset("moments_in_time", root, "train")
+    assert train.classes == ("aiming", "applauding") and len(train) == 2
+    assert train[0].labels == ("aiming",) and train[0].id == "aiming/a1"
+    assert train[0].video == str(root.resolve() / "training" / "aiming" / "a1.mp4")
+    assert train[0].extra == {"agreement": 3, "disagreement": 1}
+    assert load_dataset("moments_in_time", root, "val")[0].video.endswith("validation/applauding/x.mp4")
+    with pytest.raises(ValueError, match="split"):
+        load_dataset("moments_in_time", root, "test")
+
+
+def test_moments_in_time_errors_name_the_line(tmp_path):
+    _moments(tmp_path / "a", ["aiming/a1.mp4,aiming,3,1", "running/r.mp4,running,3,0"])
+    with pytest.raises(AnnotationError, match="trainingSet.csv:2.*running"):
+        load_dataset("moments_in_time", tmp_path / "a", "train")
+    _moments(tmp_path / "b", ["aiming/a1.mp4,applauding,3,1"])
+    with pytest.raises(AnnotationError, match="not in its label's folder"):
+        load_dataset("moments_in_time", tmp_path / "b", "train")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(FileNotFoundError, match="moments_categories"):
+        load_dataset("moments_in_time", tmp_path / "none", "train")
