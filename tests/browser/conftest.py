@@ -1,11 +1,12 @@
 """JupyterLab and Chromium for the browser test: started fresh, on 127.0.0.1, and always stopped.
 
-`lab` starts `jupyter lab` from the running Python environment (the project's) on a free port with a random token,
-with its own runtime, settings and workspaces folders under pytest's tmp dir, and stops it when the module's tests
-end, pass or fail: `/api/shutdown` first (the server shuts its kernels down), then SIGTERM and SIGKILL to its process
-group, then any process still naming its runtime folder (a kernel runs in its own session, with its connection file
-there) is killed and reported as an error. `browser` launches Debian's Chromium through Playwright by its executable
-path (Playwright's own browser download needs the network), headless, in a fresh profile that Playwright makes.
+`lab` starts `jupyter lab` from the running Python environment (the project's) on a free port with a random
+token, with its own runtime, settings and workspaces folders under pytest's tmp dir, and stops it when the
+module's tests end, pass or fail: `/api/shutdown` first (the server shuts its kernels down), then SIGTERM
+and SIGKILL to its process group, then any process still naming its runtime folder (a kernel runs in its own
+session, with its connection file there) is killed and reported as an error. `browser` launches Debian's
+Chromium through Playwright by its executable path (Playwright's own browser download needs the network),
+headless, in a fresh profile that Playwright makes and removes.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ BUILD = REPO_ROOT / "build" / "browser"  # the parameterised notebook, screensho
 CHROMIUM = Path(os.environ.get("ACTX_CHROMIUM", "/usr/bin/chromium"))
 INSTALL_HINT = ("install Debian's Chromium with `apt-get install chromium` (as root, or with sudo), or set "
                 "ACTX_CHROMIUM to a Chromium executable")
-# Chromium as root in a container, offline: no sandbox, no GPU, and none of its background connections (they are
-# refused by a closed network and slow everything down).
+# Chromium as root in a container, offline: no sandbox, no GPU, and none of its background connections (they
+# are refused by a closed network and slow everything down).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVER_START_TIMEOUT = 120  # s: `jupyter lab` answers /api/status (about 5 s on an idle machine)
@@ -110,15 +111,16 @@ def lab(tmp_path_factory):
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             if server.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with status {server.returncode} before answering; its "
-                                   f"log ({lab.log}) ends:\n{lab.log_tail()}")
+                raise RuntimeError(f"jupyter lab exited with status {server.returncode} before answering; "
+                                   f"its log ({lab.log}) ends:\n{lab.log_tail()}")
             try:
                 lab.api("/api/status", timeout=2)
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"jupyter lab did not answer on {lab.url} within {SERVER_START_TIMEOUT} s;"
-                                       f" its log ({lab.log}) ends:\n{lab.log_tail()}") from None
+                    raise TimeoutError(f"jupyter lab did not answer on {lab.url} within "
+                                       f"{SERVER_START_TIMEOUT} s; its log ({lab.log}) ends:\n"
+                                       f"{lab.log_tail()}") from None
                 time.sleep(0.5)
         yield lab
     finally:
@@ -145,7 +147,8 @@ def _stop(server: subprocess.Popen, lab: Lab, runtime: Path) -> None:
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     if left:
-        raise RuntimeError(f"processes of the test's JupyterLab outlived its shutdown and were killed: pids {left}")
+        raise RuntimeError(f"processes of the test's JupyterLab outlived its shutdown and were killed: "
+                           f"pids {left}")
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +158,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                                              timeout=BROWSER_LAUNCH_TIMEOUT * 1000)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                              args=CHROMIUM_ARGS, timeout=BROWSER_LAUNCH_TIMEOUT * 1000)
         try:
             yield chromium
         finally:

@@ -1,12 +1,13 @@
 """The course in a real browser: what a student does in JupyterLab, driven in Chromium with Playwright.
 
 - The launcher offers the "Python (actx)" kernel.
-- The ActX chapter (notebook 06), parameterised for the `ci` profile, runs top to bottom with Run All Cells: the
-  kernel goes idle, every code cell has run, no cell shows an error. Moving the rho slider redraws the maps: the
-  bytes of the explorer's image differ before and after. Screenshots of the explorer go to build/browser/.
+- The ActX chapter (notebook 06), parameterised for the `ci` profile, runs top to bottom with Run All
+  Cells: the kernel goes idle, every code cell has run, no cell shows an error. Moving the rho slider redraws
+  the maps: the bytes of the explorer's image differ before and after. Screenshots of the explorer, before
+  and after, go to build/browser/.
 
-Runs after the ci notebooks (`make browser`, part of `make test`), so the ci benchmark and features are cached.
-Every wait has its own timeout below.
+Runs after the ci notebooks (`make browser`, part of `make test`), so the ci benchmark and features are
+cached. Every wait has its own timeout below.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ CHAPTER = REPO_ROOT / "notebooks" / "06_actx.ipynb"
 KERNEL_NAME, KERNEL_DISPLAY = "actx", "Python (actx)"
 PAGE_TIMEOUT = 120  # s: JupyterLab's page, a menu, a launcher card, the notebook's cells
 KERNEL_START_TIMEOUT = 120  # s: the notebook's kernel is up and idle
-RUN_ALL_TIMEOUT = 600  # s: notebook 06 under ci, about 20 s with warm caches, a few minutes on a cold data/ folder
+RUN_ALL_TIMEOUT = 600  # s: notebook 06 under ci, about 20 s with warm caches, a few minutes on an empty data/
 REDRAW_TIMEOUT = 90  # s: one redraw of the explorer after a slider moves (about 2 s)
 SLIDER = "rho (%)"  # the slider the test moves
 
-# Every code cell's prompt, "[3]:", "[*]:" or "[ ]:", in notebook order, and the text of outputs that are errors.
+# Every code cell's prompt ("[3]:", "[*]:" or "[ ]:"), source text and output texts, in notebook order.
 CELLS_JS = """(panel) => {
   const cells = [...panel.querySelectorAll('.jp-Cell.jp-CodeCell')];
   return cells.map(c => ({
@@ -41,7 +42,8 @@ CELLS_JS = """(panel) => {
 IMAGE_BYTES_JS = """async (img) => {
   const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
   let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   return btoa(s);
 }"""
 TRACEBACK = "Traceback (most recent call last)"
@@ -76,12 +78,12 @@ def test_launcher_offers_the_course_kernel(lab, page):
     section = launcher.locator(".jp-Launcher-section").filter(has_text="Notebook").first
     section.locator(".jp-LauncherCard").first.wait_for(state="visible")
     offered = [c.strip() for c in section.locator(".jp-LauncherCard-label").all_text_contents()]
-    assert KERNEL_DISPLAY in offered, (f"the launcher's Notebook section offers {offered}, not {KERNEL_DISPLAY!r}: "
-                                       "is the kernel installed (`make install`)?")
+    assert KERNEL_DISPLAY in offered, (f"the launcher's Notebook section offers {offered}, not "
+                                       f"{KERNEL_DISPLAY!r}: is the kernel installed (`make install`)?")
 
 
 def _prepare_chapter() -> str:
-    """A copy of notebook 06 under build/browser/ with the ci profile injected (papermill), relative to the repo."""
+    """A copy of notebook 06 under build/browser/ with the ci profile injected (papermill); its repo path."""
     import papermill as pm
 
     target = BUILD / CHAPTER.name
@@ -109,7 +111,8 @@ def _wait(what: str, timeout: float, probe, lab: Lab, interval: float = 0.5):
 
 
 def _errors(cells) -> list[str]:
-    return [f"cell {i} ({c['source'][:60]!r}...): {o[-800:]}" for i, c in enumerate(cells)
+    """The error outputs of ``cells`` (CELLS_JS), each with its code cell's number and first characters."""
+    return [f"code cell {i} (starts {c['source'][:50]!r}): {o[-800:]}" for i, c in enumerate(cells)
             for o in c["outputs"] if TRACEBACK in o]
 
 
@@ -135,7 +138,9 @@ def test_actx_chapter_runs_and_its_slider_redraws(lab, page):
         return cells
 
     cells = _wait("Run All Cells to finish with the kernel idle", RUN_ALL_TIMEOUT, finished, lab, interval=1)
-    assert not _errors(cells), "cells of notebook 06 (ci) failed in JupyterLab:\n" + "\n".join(_errors(cells))
+    if _errors(cells):
+        pytest.fail("cells of notebook 06 (ci) failed in JupyterLab:\n" + "\n".join(_errors(cells)),
+                    pytrace=False)
     unrun = [i for i, c in enumerate(cells) if not any(ch.isdigit() for ch in c["prompt"])]
     assert cells and not unrun, f"code cells {unrun} of {len(cells)} did not run"
 
@@ -168,10 +173,13 @@ def test_actx_chapter_runs_and_its_slider_redraws(lab, page):
     value_after = readout.inner_text().strip()
     assert value_after != value_before, f"dragging the {SLIDER} slider left its value at {value_before}"
 
-    after = _wait(f"the explorer's image to change after {SLIDER} moved from {value_before} to {value_after} "
-                  "(the slider's callback did not redraw it)", REDRAW_TIMEOUT,
-                  lambda: (lambda b: b if b != before else None)(image_bytes()), lab)
-    explorer.screenshot(path=BUILD / "06_sliders_after.png")
+    try:
+        after = _wait(f"the explorer's image to change after {SLIDER} moved from {value_before} to "
+                      f"{value_after} (the slider's callback did not redraw it)", REDRAW_TIMEOUT,
+                      lambda: (lambda b: b if b != before else None)(image_bytes()), lab)
+    finally:  # also when it failed: the picture shows what the student would see
+        explorer.screenshot(path=BUILD / "06_sliders_after.png")
     assert after != before
     cells = page.evaluate(CELLS_JS, handle)
-    assert not _errors(cells), "moving the slider left an error:\n" + "\n".join(_errors(cells))
+    if _errors(cells):
+        pytest.fail("moving the slider left an error:\n" + "\n".join(_errors(cells)), pytrace=False)
