@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PROFILE ?= default
+ACTX_CHROMIUM ?= /usr/bin/chromium
 BOOTSTRAP_PYTHON ?= python3
 NBVAL_CELL_TIMEOUT ?= 1200
 
@@ -15,12 +16,13 @@ PY := .venv/bin/python
 STAMP := .venv/.actx-installed
 endif
 
-.PHONY: install reproduce test unit nbval lab clean clean-cache requirements
+.PHONY: install reproduce test unit nbval browser lab clean clean-cache requirements
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make reproduce [PROFILE=ci|default|full]   run every notebook with papermill (executed copies in build/notebooks/)"
-	@echo "make test                                  unit tests, then the notebooks under the ci profile with nbval"
+	@echo "make test                                  unit tests, the notebooks under the ci profile with nbval, the browser test"
+	@echo "make browser                               JupyterLab driven by Chromium: notebook 06 (ci) and its sliders"
 	@echo "make lab                                   open the course in JupyterLab"
 	@echo "make clean | clean-cache                   remove build/ | remove data/cache/ (computed artefacts)"
 
@@ -56,7 +58,22 @@ nbval: install
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name actx \
 	  --nbval-cell-timeout $(NBVAL_CELL_TIMEOUT) --nbval-sanitize-with .ci/nbval_sanitize.cfg build/notebooks/ci
 
-test: unit nbval
+# JupyterLab in Chromium (tests/browser): runs notebook 06 (ci) in the browser and moves a slider. After nbval, so
+# the ci benchmark and features are cached. Without Chromium it is skipped with a line that says so, unless
+# ACTX_REQUIRE_BROWSER is set (.ci/run sets it, after installing Chromium).
+browser: install
+	@if [ -x "$(ACTX_CHROMIUM)" ]; then \
+	  echo "browser test: JupyterLab in $$($(ACTX_CHROMIUM) --version 2>/dev/null)"; \
+	  ACTX_CHROMIUM="$(ACTX_CHROMIUM)" $(PY) -m pytest -p no:cacheprovider -m browser -rs tests/browser; \
+	elif [ -n "$${ACTX_REQUIRE_BROWSER:-}" ]; then \
+	  echo "browser test: no Chromium at $(ACTX_CHROMIUM), and ACTX_REQUIRE_BROWSER is set; install it with" \
+	    "'apt-get install chromium' (Debian), or set ACTX_CHROMIUM to a Chromium executable" >&2; exit 1; \
+	else \
+	  echo "browser test SKIPPED: no Chromium at $(ACTX_CHROMIUM); to run it, install it with" \
+	    "'sudo apt-get install chromium' (Debian), or set ACTX_CHROMIUM to a Chromium executable"; \
+	fi
+
+test: unit nbval browser
 
 lab: install
 	$(PY) -m jupyter lab notebooks/
