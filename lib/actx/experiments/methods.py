@@ -9,6 +9,9 @@ Every method of ActX Tables 1-2 that runs on the stored feature maps (000 sectio
     actx_no_satt  ActX with S = S_act ("ActX w/o S_att", Table 1)
     actx          ActX (Eq. 1-7)
     eep_actx      EEP on a trained ActX head's per-step F_s, F_c ("EEP + ActX", Table 2)
+    posemask      pose-mask weighted pooling, mediapipe's estimated pose ("PoseMask-I3D", Table 1)
+    posemask_oracle  the same with the benchmark's ground-truth keypoints of the actors (an oracle)
+    region10, region50  the top 10 / 50 region proposals, ROI-aligned and averaged ("10Region-I3D", "50Region-I3D")
 
 A row is one :class:`Method`: the package under actx.models that holds its head and objective builder, its
 parameters (the package's ``PARAMS``, with the row's own values on top, e.g. ``use_s_att=False``), and what it
@@ -194,6 +197,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # EEP + ActX: the base ActX run is trained (or loaded) first and frozen; its conjugate kind names this
     # run's folder too.
     Method("eep_actx", "EEP + ActX", models.eep, base="actx", prepare=_eep_prepare),
+    # PoseMask-I3D: the pose on the videos (estimated) and the benchmark's actor keypoints (oracle).
+    Method("posemask", "PoseMask (estimated pose)", models.posemask, inputs=("pose_keypoints",)),
+    Method("posemask_oracle", "PoseMask (oracle pose)", models.posemask, inputs=("actor_keypoints",)),
+    # k-Region-I3D: selective-search proposals stand in for the paper's RPN.
+    Method("region10", "10Region", models.kregion, {"k": 10}, inputs=("proposals",)),
+    Method("region50", "50Region", models.kregion, {"k": 50}, inputs=("proposals",)),
 )}
 
 

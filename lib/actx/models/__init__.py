@@ -8,6 +8,8 @@ on why for every value in ``WHY``); what several methods share lives in shared m
 - :mod:`.acf`          :class:`ACFHead` and its objective, Wang and Hoai 2018
 - :mod:`.actx`         :class:`ActXHead` (paper 000, Eq. 5-7), its fused kernels and objective (Eq. 1, 3, 4)
 - :mod:`.eep`          :class:`EEP`, :class:`EEPHead`: Eigen Evolution Pooling (ActX Table 2)
+- :mod:`.posemask`     :class:`PoseMaskHead`: pose keypoints -> binary masks -> weighted pooling (PoseMask-I3D)
+- :mod:`.kregion`      :class:`KRegionHead`: top-k proposals, ROI-align, averaged (k-Region-I3D)
 - :mod:`.pooling`      mask-aware pooling and uniform maps; :mod:`.classify` L_class and the classification objective;
   :mod:`.roi`          ROI-align (k-Region-I3D, ACRN)
 
@@ -21,12 +23,15 @@ from actx.models.attentional import AttentionalPoolingHead
 from actx.models.avgpool import AvgPoolHead
 from actx.models.classify import classification_loss, classification_objective
 from actx.models.eep import EEP, EEP_K, EEP_LENGTH, EEPHead, resample
+from actx.models.kregion import KRegionHead, region_weights
+from actx.models.posemask import PoseMaskHead, keypoint_heatmaps, pose_masks
 from actx.models.pooling import masked_average, spatial_average_sequence, uniform_maps
 from actx.models.roi import roi_align
 
 __all__ = [
     "ACF_DIM", "ACFHead", "ActXHead", "AttentionalPoolingHead", "AvgPoolHead", "DENSE_THETA", "EEP",
-    "EEPHead", "EEP_K", "EEP_LENGTH", "MAP_KERNEL", "acf_objective", "actx_objective", "classification_loss",
+    "EEPHead", "EEP_K", "EEP_LENGTH", "KRegionHead", "MAP_KERNEL", "PoseMaskHead", "keypoint_heatmaps",
+    "pose_masks", "region_weights", "acf_objective", "actx_objective", "classification_loss",
     "classification_objective", "masked_average", "pool", "pool_per_step", "resample", "roi_align",
     "spatial_average_sequence", "step_features", "uniform_maps",
 ]
