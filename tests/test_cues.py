@@ -103,3 +103,15 @@ def test_cache_computes_once_and_then_loads(tmp_path):
 def test_mediapipe_finds_nobody_in_a_blank_frame():
     out = cues.MediapipePose(cache=False).estimate(np.full((1, 64, 96, 3), 127, np.uint8))
     assert out.shape == (1, 1, len(cues.MEDIAPIPE_KEYPOINTS), 3) and not out.any()
+
+
+def test_pose_on_actor_needs_a_majority_of_counted_keypoints_in_an_actor_box():
+    box = np.array([[[0.0, 0.0, 0.5, 1.0]]])  # (F=1, A=1, 4)
+    kp = np.zeros((1, 1, 4, 3))
+    kp[0, 0, :, 2] = [1, 1, 1, 0.1]  # three counted keypoints
+    kp[0, 0, :, 0] = [0.2, 0.3, 0.9, 0.1]  # two of the three inside
+    found, on = cues.pose_on_actor(kp, box)
+    assert found.tolist() == [True] and on.tolist() == [True]
+    kp[0, 0, 1, 0] = 0.8  # now one of three
+    assert cues.pose_on_actor(kp, box)[1].tolist() == [False]
+    assert cues.pose_on_actor(np.zeros((1, 1, 4, 3)), box) == (np.array([False]), np.array([False]))

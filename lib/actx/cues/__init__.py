@@ -12,11 +12,12 @@ the frame's width and height, so that they map onto a feature grid of any size.
 
 from .cache import CACHE_PREFIX, cue_path, load_or_compute
 from .pose import (COCO_KEYPOINTS, MEDIAPIPE_KEYPOINTS, CocoKeypoints, JHMDBKeypoints, KeypointSource,
-                   MediapipePose, OracleKeypoints, ensure_pose, key_frames, pose_cost, pose_steps, step_keypoints)
+                   MediapipePose, OracleKeypoints, ensure_pose, key_frames, pose_cost, pose_on_actor, pose_steps,
+                   step_keypoints)
 from .proposals import (MAX_PROPOSALS, clip_proposals, ensure_proposals, proposal_frame, proposal_steps,
                         selective_search)
 
 __all__ = ["CACHE_PREFIX", "COCO_KEYPOINTS", "CocoKeypoints", "JHMDBKeypoints", "KeypointSource",
            "MAX_PROPOSALS", "MEDIAPIPE_KEYPOINTS", "MediapipePose", "OracleKeypoints", "clip_proposals",
            "cue_path", "ensure_pose", "ensure_proposals", "key_frames", "load_or_compute", "pose_cost",
-           "pose_steps", "proposal_frame", "proposal_steps", "selective_search", "step_keypoints"]
+           "pose_on_actor", "pose_steps", "proposal_frame", "proposal_steps", "selective_search", "step_keypoints"]

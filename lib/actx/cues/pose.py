@@ -303,3 +303,28 @@ def pose_cost(records: Sequence[Any], source: MediapipePose | None = None) -> tu
         with np.load(path) as z:
             frames, seconds = frames + len(z["frames"]), seconds + float(z["seconds"])
     return frames, seconds
+
+
+# --- how often the estimate finds the actor -------------------------------------------------------------------
+# A detected person is "on the actor" when at least this share of its counted keypoints lie inside an actor's box:
+# a majority, so that a skeleton straddling the actor and a bystander counts for neither.
+ON_ACTOR_SHARE = 0.5
+
+
+def pose_on_actor(keypoints: np.ndarray, boxes: np.ndarray, min_score: float = 0.5,
+                  share: float = ON_ACTOR_SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: was a person found, and is one of them on an actor?
+
+    keypoints (F, P, K, 3) fractions and scores; boxes (F, A, 4) the actors' xyxy boxes in fractions (NaN or all
+    zero: actor absent). A person is found when any keypoint has score >= min_score; it is on an actor when at
+    least ``share`` of those keypoints lie inside one actor's box. Returns (found (F,), on_actor (F,)) bool.
+    """
+    kp, boxes = np.asarray(keypoints, np.float64), np.nan_to_num(np.asarray(boxes, np.float64), nan=0.0)
+    counted = kp[..., 2] >= min_score  # (F, P, K)
+    x, y = kp[..., 0][:, :, None], kp[..., 1][:, :, None]  # (F, P, 1, K)
+    b = boxes[:, None, :, :, None]  # (F, 1, A, 4, 1)
+    inside = (x >= b[..., 0, :]) & (x <= b[..., 2, :]) & (y >= b[..., 1, :]) & (y <= b[..., 3, :])  # (F, P, A, K)
+    n = counted.sum(-1)  # (F, P)
+    hits = (inside & counted[:, :, None]).sum(-1)  # (F, P, A)
+    on = (n[:, :, None] > 0) & (hits >= share * n[:, :, None])  # (F, P, A)
+    return (n > 0).any(1), on.any((1, 2))
