@@ -30,6 +30,18 @@ def test_region_weights_reproduce_roi_align_on_the_map():
     torch.testing.assert_close(a[:4].sum((1, 2)), torch.ones(4, dtype=torch.float64))
 
 
+def test_cached_weights_equal_the_computed_ones_and_are_computed_once(monkeypatch):
+    from actx.models import kregion
+
+    monkeypatch.setattr(kregion, "_WEIGHTS", {})
+    boxes = torch.tensor([[0.1, 0.2, 0.4, 0.9], [0.0, 0.0, 1.0, 1.0], [0.1, 0.2, 0.4, 0.9]])
+    first = kregion.cached_region_weights(boxes, GRID)
+    torch.testing.assert_close(first, region_weights(boxes, GRID))
+    assert len(kregion._WEIGHTS) == 2  # the repeated box once
+    monkeypatch.setattr(kregion, "region_weights", lambda *a: (_ for _ in ()).throw(AssertionError("recomputed")))
+    torch.testing.assert_close(kregion.cached_region_weights(boxes[[1, 0]], GRID), first[[1, 0]])
+
+
 def test_head_averages_the_top_k_regions_over_regions_and_real_steps():
     torch.manual_seed(1)
     head = KRegionHead(5, 3, k=2)
