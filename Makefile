@@ -32,13 +32,21 @@ build/requirements.txt: environment.yml
 	@awk '/^[^[:space:]]/{f=0} /^[[:space:]]*- pip:/{f=1;next} f&&/^[[:space:]]*- /{sub(/^[[:space:]]*- /,"");sub(/[[:space:]]+#.*/,"");print}' $< > $@
 	@test -s $@ || { echo "environment.yml has no pip: block" >&2; exit 1; }
 
-requirements: build/requirements.txt
+# The "pip --no-deps" block at the end of environment.yml (commented lines "#   - package==version"): packages
+# installed without their declared dependencies (mediapipe: see there).
+build/requirements-nodeps.txt: environment.yml
+	@mkdir -p build
+	@awk '/^# pip --no-deps:/{f=1;next} f&&!/^#/{f=0} f&&/^#[[:space:]]+- /{sub(/^#[[:space:]]+- /,"");sub(/[[:space:]]+#.*/,"");print}' $< > $@
 
-$(STAMP): build/requirements.txt pyproject.toml
+requirements: build/requirements.txt build/requirements-nodeps.txt
+
+$(STAMP): build/requirements.txt build/requirements-nodeps.txt pyproject.toml
 	@if [ "$(PY)" = ".venv/bin/python" ] && [ ! -x .venv/bin/python ]; then \
 	  echo "making .venv with $$($(BOOTSTRAP_PYTHON) --version)"; $(BOOTSTRAP_PYTHON) -m venv .venv; fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r build/requirements.txt
+	@if [ -s build/requirements-nodeps.txt ]; then echo "$(PY) -m pip install --quiet --no-deps -r build/requirements-nodeps.txt"; \
+	  $(PY) -m pip install --quiet --no-deps -r build/requirements-nodeps.txt; fi
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name actx --display-name "Python (actx)"
 	@touch $@

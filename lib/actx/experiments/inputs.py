@@ -4,6 +4,9 @@ the training loop crops in time together with "f".
 
     INPUTS["actor_boxes"](record, steps, time_stride) -> (T, A, 4) float32
     INPUTS["keypoints"](record, steps, time_stride)   -> (T, P, K, 3) float32
+    INPUTS["actor_keypoints"](record, steps, time_stride)  -> (T, A, K, 3) the acting people's keypoints only
+    INPUTS["pose_keypoints"](record, steps, time_stride)   -> (T, 1, 33, 3) estimated pose (mediapipe, cached)
+    INPUTS["proposals"](record, steps, time_stride)        -> (T, 50, 5) region proposals (selective search)
 
 Every array is taken at the middle frame of each feature step (frames [t * stride, (t + 1) * stride)), with
 coordinates divided by the frame's width and height, so that they map onto a feature grid of any size
@@ -54,7 +57,40 @@ def keypoints(record: Any, steps: int, time_stride: int) -> np.ndarray:
     return np.nan_to_num(kp, nan=0.0)
 
 
-INPUTS: dict[str, Provider] = {"actor_boxes": actor_boxes, "keypoints": keypoints}
+def actor_keypoints(record: Any, steps: int, time_stride: int) -> np.ndarray:
+    """(T, A, K, 3) the acting people's keypoints (the oracle pose of PoseMask-I3D: actx.cues.OracleKeypoints),
+    x, y as fractions of the frame, score 1 inside the frame."""
+    from actx.cues import OracleKeypoints
+
+    _annotation(record)  # a clear error for a record without annotation
+    return OracleKeypoints(actors_only=True)(record, _step_frames(steps, time_stride, int(record.extra["frames"])))
+
+
+_POSE = None  # one mediapipe model per process, made on first use
+
+
+def pose_keypoints(record: Any, steps: int, time_stride: int) -> np.ndarray:
+    """(T, 1, 33, 3) mediapipe's estimated pose at each action-window step's key frame (cached per clip:
+    actx.cues.pose); NaN at the steps outside the action window, which are never estimated."""
+    global _POSE
+    from actx.cues.pose import MediapipePose, step_keypoints
+
+    if _POSE is None:
+        _POSE = MediapipePose()
+    return step_keypoints(_POSE, record, steps, time_stride)
+
+
+def proposals(record: Any, steps: int, time_stride: int) -> np.ndarray:
+    """(T, 50, 5) selective-search boxes (xyxy fractions, then 1 for a real box) in rank order, from the clip's
+    key frame (cached per clip: actx.cues.proposals)."""
+    from actx.cues.proposals import proposal_steps
+
+    return proposal_steps(record, steps, time_stride)
+
+
+INPUTS: dict[str, Provider] = {"actor_boxes": actor_boxes, "keypoints": keypoints,
+                               "actor_keypoints": actor_keypoints, "pose_keypoints": pose_keypoints,
+                               "proposals": proposals}
 
 
 def check_inputs(names: tuple[str, ...]) -> None:

@@ -9,6 +9,9 @@ Every method of ActX Tables 1-2 that runs on the stored feature maps (000 sectio
     actx_no_satt  ActX with S = S_act ("ActX w/o S_att", Table 1)
     actx          ActX (Eq. 1-7)
     eep_actx      EEP on a trained ActX head's per-step F_s, F_c ("EEP + ActX", Table 2)
+    posemask      pose-mask weighted pooling, mediapipe's estimated pose ("PoseMask-I3D", Table 1)
+    posemask_oracle  the same with the benchmark's ground-truth keypoints of the actors (an oracle)
+    region10, region50  the top 10 / 50 region proposals, ROI-aligned and averaged ("10Region-I3D", "50Region-I3D")
 
 and paper 003's model with its ablations (003 Table 1), on per-frame maps (where_when.FEATURES):
 
@@ -212,6 +215,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
         ("where_when_no_unimodal", "Ours w/o L_unimodal", {"unimodal_weight": 0.0}))),
     Method("soft_attention_lstm", "Visual attention (Sharma et al.)", models.soft_attention_lstm,
            features=models.where_when.FEATURES, fit=models.soft_attention_lstm.fit),
+    # PoseMask-I3D: the pose on the videos (estimated) and the benchmark's actor keypoints (oracle).
+    Method("posemask", "PoseMask (estimated pose)", models.posemask, inputs=("pose_keypoints",)),
+    Method("posemask_oracle", "PoseMask (oracle pose)", models.posemask, inputs=("actor_keypoints",)),
+    # k-Region-I3D: selective-search proposals stand in for the paper's RPN.
+    Method("region10", "10Region", models.kregion, {"k": 10}, inputs=("proposals",)),
+    Method("region50", "50Region", models.kregion, {"k": 50}, inputs=("proposals",)),
 )}
 
 

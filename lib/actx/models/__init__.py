@@ -10,6 +10,8 @@ on why for every value in ``WHY``); what several methods share lives in shared m
 - :mod:`.eep`          :class:`EEP`, :class:`EEPHead`: Eigen Evolution Pooling (ActX Table 2)
 - :mod:`.where_when`   :class:`WhereWhenHead`: spatial mask, temporal attention and a ConvLSTM (paper 003)
 - :mod:`.soft_attention_lstm`  Sharma et al. 2015's soft-attention LSTM (003 Table 1, "Visual attention")
+- :mod:`.posemask`     :class:`PoseMaskHead`: pose keypoints -> binary masks -> weighted pooling (PoseMask-I3D)
+- :mod:`.kregion`      :class:`KRegionHead`: top-k proposals, ROI-align, averaged (k-Region-I3D)
 - :mod:`.pooling`      mask-aware pooling and uniform maps; :mod:`.classify` L_class and the classification objective;
   :mod:`.roi`          ROI-align (k-Region-I3D, ACRN)
 
@@ -23,13 +25,16 @@ from actx.models.attentional import AttentionalPoolingHead
 from actx.models.avgpool import AvgPoolHead
 from actx.models.classify import classification_loss, classification_objective
 from actx.models.eep import EEP, EEP_K, EEP_LENGTH, EEPHead, resample
+from actx.models.kregion import KRegionHead, region_weights
+from actx.models.posemask import PoseMaskHead, keypoint_heatmaps, pose_masks
 from actx.models.pooling import masked_average, spatial_average_sequence, uniform_maps
 from actx.models.roi import roi_align
 from actx.models import soft_attention_lstm, where_when  # noqa: E402 (packages, used by the registry)
 
 __all__ = [
     "ACF_DIM", "ACFHead", "ActXHead", "AttentionalPoolingHead", "AvgPoolHead", "DENSE_THETA", "EEP",
-    "EEPHead", "EEP_K", "EEP_LENGTH", "MAP_KERNEL", "acf_objective", "actx_objective", "classification_loss",
+    "EEPHead", "EEP_K", "EEP_LENGTH", "KRegionHead", "MAP_KERNEL", "PoseMaskHead", "keypoint_heatmaps",
+    "pose_masks", "region_weights", "acf_objective", "actx_objective", "classification_loss",
     "classification_objective", "masked_average", "pool", "pool_per_step", "resample", "roi_align",
     "spatial_average_sequence", "step_features", "uniform_maps",
 ]
