@@ -1,0 +1,91 @@
+"""ACRN, the actor-centric relation network (paper 002), and its Base-Model and alternatives (Table 1a).
+
+- :mod:`.heads`  :class:`DetectionHead`: Base-Model (section 3.1), Resize+Concat, Santoro et al.'s relation
+  network and ACRN (section 3.2, Fig. 3b, Eq. 1-2); box offsets encode / decode
+- :mod:`.data`   :class:`KeyFrameSet`: key frames with stored stride-8/16 maps, proposals and labels by IoU
+- :mod:`.train`  its own ``fit`` (warm-up + cosine, frozen batch norm), ``evaluate`` (per-proposal scores) and
+  ``score`` (frame-AP)
+
+The registry rows (actx.experiments.METHODS: acrn_base, acrn_concat, acrn_santoro, acrn) use the runner's
+method-level hooks: ``samples`` builds the key-frame sets from the configured records (cfg.detection), ``fit``
+trains, ``evaluate`` writes per-proposal predictions and ``score`` computes frame-AP into metrics.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch.nn as nn
+
+from .data import KeyFrameSet, collate
+from .heads import RELATIONS, DetectionHead, GradScale, TimeFlatten, decode, encode, scaled_unit
+from .train import detection_loss, detections, evaluate, fit, gt_table, schedule, score
+
+PARAMS: dict[str, Any] = {
+    "relation": "acrn",
+    "context": 10,
+    "relation_stage": 5,
+    "relation_scale": 1.0,
+    "grad_mult": 0.01,
+    "roi": 7,
+    "box_weight": 1.0,
+    "repeats": 0,
+}
+WHY = {
+    "relation": "002 Table 1a: none (Base-Model), concat (Resize+Concat), santoro (Santoro et al.), acrn",
+    "context": "002 Table 1b: frames around the key frame (the paper's best is 20; ours is 10, the default "
+               "profile's stored window, to fit a 2-core CPU; 1 and 5 are the ablation)",
+    "relation_stage": "002 Table 1c: the relation input layer; 5 = stride 16 (Mixed_4f's analogue), 3 = stride 8",
+    "relation_scale": "002 Table 1c: the relation input map resized by 0.5 or 1.0",
+    "grad_mult": "002 section 4.1: gradients from the relation branch into the feature map x 0.01",
+    "roi": "002 section 3.1: ROI-align to 7 x 7 per actor box",
+    "repeats": "ours: stage 6's residual blocks kept in the classification network and f_phi (0-3). 3 is the "
+               "whole stage (the paper's whole Mixed_5b-5c); 0 keeps stage 6's first block and stage 7, 40 % of "
+               "the cost, so that a 2-core CPU trains the chapter's runs (the full profile: pass 3)",
+    "box_weight": "open: the weight of the box regression loss; 1, the Faster R-CNN default (not tuned)",
+}
+
+
+def build_head(in_channels: int, num_classes: int, params: dict, base: nn.Module | None = None) -> DetectionHead:
+    if in_channels != 112:
+        raise ValueError(f"ACRN reads EfficientNet-Lite0 stage-5 maps (112 channels), got {in_channels}")
+    return DetectionHead(num_classes, relation=params["relation"], context=int(params["context"]),
+                         roi=int(params["roi"]), relation_stage=int(params["relation_stage"]),
+                         relation_scale=float(params["relation_scale"]), grad_mult=float(params["grad_mult"]),
+                         repeats=int(params["repeats"]))
+
+
+def build_objective(params: dict, multi_label: bool, inputs: Sequence[str] = ()):
+    """Multi-label sigmoid cross-entropy per proposal plus box regression (ACRN is multi-label whatever the data
+    set: 002 section 3.1's "linear classifier" over AVA's multi-label actions)."""
+    weight = float(params["box_weight"])
+
+    def objective(head: nn.Module, batch: dict) -> dict:
+        out = head(batch["f16"], batch["rois"], batch.get("f8"), size=batch["size"])
+        return detection_loss(out, batch, weight)
+
+    return objective
+
+
+def samples(cfg: Any, records: Sequence[Any], split: str, params: dict, seed: int, progress: bool = True,
+            training: bool = False) -> KeyFrameSet:
+    """The key-frame set of ``records`` (one split): cfg.detection's key frames per clip and stored window,
+    maps load-or-compute (actx.features.keyframes), the stand-in proposals (seeded by the split name, not the
+    run's seed, so that every method sees the same boxes), ground-truth boxes added for training."""
+    import zlib
+
+    from actx.data.detection import key_frames, stand_in_proposals
+    from actx.features.keyframes import ensure_keyframe_maps
+
+    det = cfg.detection
+    classes = tuple(records.classes)
+    keys = key_frames(records, classes, int(det["per_clip"]))
+    maps = ensure_keyframe_maps(cfg, keys, split, int(det["context"]), progress=progress)
+    proposals = stand_in_proposals(keys, seed=zlib.crc32(split.encode()))
+    return KeyFrameSet(keys, maps, proposals, classes, int(params["context"]), with_gt=training,
+                       need_s8=int(params["relation_stage"]) == 3)
+
+
+__all__ = ["PARAMS", "WHY", "RELATIONS", "DetectionHead", "GradScale", "KeyFrameSet", "TimeFlatten",
+           "build_head", "build_objective", "collate", "decode", "detection_loss", "detections", "encode",
+           "evaluate", "fit", "gt_table", "samples", "scaled_unit", "schedule", "score"]
