@@ -280,3 +280,24 @@ def test_collate_offsets_the_boxes_by_key_frame(tmp_path):
     batch = collate([data[0], data[1]])
     assert batch["f16"].shape == (2, 112, 1, 2, 3) and batch["size"] == (H, W)
     assert batch["rois"][:, 0].tolist() == [0, 0, 1, 1]
+
+
+def test_heat_shares_count_each_pixel_once_in_region_order():
+    from actx.models.acrn.analysis import box_mask, heat_shares
+
+    cam = np.zeros((4, 6))
+    cam[0, 0], cam[3, 5], cam[1, 1] = 2.0, 1.0, -5.0  # negative heat is ignored
+    obj = box_mask(np.array([[0, 0, 1, 1]]), (4, 6))
+    actor = box_mask(np.array([[0, 0, 3, 3], [np.nan] * 4]), (4, 6))
+    out = heat_shares(cam, {"object": obj, "actor": actor})
+    assert out["object"] == pytest.approx(2 / 3) and out["actor"] == 0.0 and out["background"] == pytest.approx(1 / 3)
+    assert out["object_area"] == pytest.approx(1 / 24) and out["actor_area"] == pytest.approx(8 / 24)
+
+
+def test_ground_truth_tubes_follow_each_person(tmp_path):
+    from actx.data.detection import ground_truth_tubes
+
+    keys = key_frames([_fake_record(tmp_path, "x", 2, "test")], CLASSES, every=3)
+    assert [k.frame for k in keys] == [4, 7, 10]
+    (tube,) = ground_truth_tubes(keys, CLASSES)
+    assert tube.label == "c" and tube.frames.tolist() == [4, 7, 10] and tube.video == "x"

@@ -49,7 +49,8 @@ FALSE_SCORES = (0.2, 0.7)
 class KeyFrame:
     """One key frame: ``clip`` (record id), ``video`` (path), ``frame`` (index into the decoded video),
     ``boxes`` (P, 4) float32 xyxy pixels of every person, ``labels`` (P, C) uint8 multi-hot (all zero for a
-    bystander), ``size`` (H, W) of the frame, and the source ``record``."""
+    bystander), ``size`` (H, W) of the frame, the source ``record``, and ``seconds`` (start, end) when only a
+    window of the video is decoded (AVA's 3-second clip around a key frame; ``frame`` then counts in it)."""
 
     clip: str
     video: str
@@ -58,6 +59,8 @@ class KeyFrame:
     labels: np.ndarray
     size: tuple[int, int]
     record: Any = None
+    seconds: tuple[float, float] | None = None  # decode only this window of the video (AVA); frame counts in it
+    persons: np.ndarray | None = None  # (P,) person ids, stable across the key frames of a clip (tubes)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -71,8 +74,10 @@ def _even(lo: int, hi: int, n: int) -> list[int]:
     return sorted({int(lo + (k + 0.5) * (hi - lo) / n) for k in range(n)})
 
 
-def key_frames(records: Sequence[Any], classes: Sequence[str], per_clip: int = 1) -> list[KeyFrame]:
-    """``per_clip`` key frames of every record (evenly over the action's frames), with their persons.
+def key_frames(records: Sequence[Any], classes: Sequence[str], per_clip: int = 1, every: int | None = None
+               ) -> list[KeyFrame]:
+    """``per_clip`` key frames of every record (evenly over the action's frames), with their persons; with
+    ``every``, every ``every``-th frame of the action instead (dense key frames for tubes and video-AP).
 
     The embedded benchmark (records with ``extra["annotation"]``): frames inside ``action_frames``; persons are
     all people in the frame (boxes NaN outside it are dropped); actors carry their action. J-HMDB (records with
@@ -84,9 +89,9 @@ def key_frames(records: Sequence[Any], classes: Sequence[str], per_clip: int = 1
     for r in records:
         extra = getattr(r, "extra", {})
         if "annotation" in extra:
-            out += _synthetic(r, index, per_clip)
+            out += _synthetic(r, index, per_clip, every)
         elif "boxes" in extra:
-            out += _jhmdb(r, index, per_clip)
+            out += _jhmdb(r, index, per_clip, every)
         elif "persons" in extra:
             out.append(_ava(r, index))
         else:
@@ -105,7 +110,11 @@ def _multi_hot(names: Sequence[Sequence[str]], index: Mapping[str, int], where: 
     return out
 
 
-def _synthetic(r, index, per_clip: int) -> list[KeyFrame]:
+def _pick(lo: int, hi: int, per_clip: int, every: int | None) -> list[int]:
+    return list(range(lo, hi, every)) if every else _even(lo, hi, per_clip)
+
+
+def _synthetic(r, index, per_clip: int, every: int | None) -> list[KeyFrame]:
     from .synthetic import load_annotation
 
     ann = load_annotation(r)
@@ -113,38 +122,61 @@ def _synthetic(r, index, per_clip: int) -> list[KeyFrame]:
     t, h, w = ann["actor_mask"].shape
     start, end = (int(v) for v in ann["action_frames"])
     out = []
-    for f in _even(start, end, per_clip):
+    for f in _pick(start, end, per_clip, every):
         boxes = ann["boxes"][f]  # (P, 4), NaN for a person outside the frame
         keep = np.isfinite(boxes).all(1)
         names = [(classes[a],) if actor and a >= 0 else ()
                  for a, actor in zip(ann["person_action"], ann["is_actor"])]
         labels = _multi_hot(names, index, f"{r.extra['annotation']}")
-        out.append(KeyFrame(r.id, r.video, f, boxes[keep].astype(np.float32), labels[keep], (h, w), r))
+        out.append(KeyFrame(r.id, r.video, f, boxes[keep].astype(np.float32), labels[keep], (h, w), r,
+                            persons=np.flatnonzero(keep)))
     return out
 
 
-def _jhmdb(r, index, per_clip: int) -> list[KeyFrame]:
+def _jhmdb(r, index, per_clip: int, every: int | None) -> list[KeyFrame]:
     boxes = np.asarray(r.extra["boxes"], np.float32)  # (T, 4)
     valid = np.flatnonzero(np.isfinite(boxes).all(1))
     if len(valid) == 0:
         raise AnnotationError(r.video, "no frame with a puppet-mask box")
-    size = r.extra.get("size")
-    if size is None:
-        raise KeyError(f"record {r.id!r}: J-HMDB key frames need extra['size'] (H, W) of the frames")
-    picks = [valid[i] for i in _even(0, len(valid), per_clip)]
+    size = r.extra.get("size") or _probe_size(r.video)
+    picks = [valid[i] for i in _pick(0, len(valid), per_clip, every)]
     labels = _multi_hot([r.labels], index, r.video)
-    return [KeyFrame(r.id, r.video, int(f), boxes[f][None], labels, tuple(size), r) for f in picks]
+    return [KeyFrame(r.id, r.video, int(f), boxes[f][None], labels, tuple(size), r, persons=np.zeros(1, int))
+            for f in picks]
+
+
+def _probe_size(video: str) -> tuple[int, int]:
+    from actx.video import probe_video
+
+    info = probe_video(video)
+    return int(info.height), int(info.width)
 
 
 def _ava(r, index) -> KeyFrame:
-    size = r.extra.get("size")
-    if size is None:
-        raise KeyError(f"record {r.id!r}: AVA key frames need extra['size'] (H, W) of the decoded frames")
-    h, w = size
+    """The key frame at the middle of the record's window [start, end) (timestamp -/+ AVA_CONTEXT_S)."""
+    from actx.video import probe_video
+
+    info = probe_video(r.video)
+    h, w = int(info.height), int(info.width)
     persons = r.extra["persons"]
     boxes = np.array([p["box"] for p in persons], np.float32).reshape(-1, 4) * np.array([w, h, w, h], np.float32)
     labels = _multi_hot([p["actions"] for p in persons], index, r.video)
-    return KeyFrame(r.id, r.video, int(r.extra.get("key_frame", 0)), boxes, labels, (h, w), r)
+    middle = int(round((r.end - r.start) / 2 * float(info.fps)))
+    return KeyFrame(r.id, r.video, middle, boxes, labels, (h, w), r, seconds=(r.start, r.end))
+
+
+def ground_truth_tubes(keys: Sequence[KeyFrame], classes: Sequence[str]) -> list:
+    """Per clip, person and label: the person's boxes on the key frames where it carries that label, as a
+    ground-truth :class:`actx.metrics.Tube` (the tubes of video-AP on these frames)."""
+    from actx.metrics import Tube
+
+    parts: dict[tuple, list] = {}
+    for k in keys:
+        if k.persons is None:
+            raise ValueError(f"key frame {k.key} has no person ids: tubes need them")
+        for p, c in zip(*np.nonzero(k.labels)):
+            parts.setdefault((k.clip, int(k.persons[p]), classes[c]), []).append((k.frame, k.boxes[p]))
+    return [Tube(clip, label, [f for f, _ in v], [b for _, b in v]) for (clip, _, label), v in parts.items()]
 
 
 def ground_truth(keys: Sequence[KeyFrame], classes: Sequence[str]) -> pd.DataFrame:

@@ -65,10 +65,13 @@ def _backbone(cfg: Any, device: str):
     return fuse_bn(efficientnet_lite0()).to(device).to(memory_format=torch.channels_last).eval()
 
 
-def _frames(video: str) -> np.ndarray:
+def _frames(key: Any) -> np.ndarray:
+    """(T, H, W, 3) uint8: the key frame's video, or its window (AVA: ``key.seconds``)."""
     from actx.video import read_video
 
-    return read_video(video)  # (T, H, W, 3) uint8
+    if key.seconds is None:
+        return read_video(key.video)
+    return read_video(key.video, start=key.seconds[0], end=key.seconds[1])
 
 
 def ensure_keyframe_maps(cfg: Any, keys: Sequence[Any], split: str, context: int, progress: bool = True
@@ -85,19 +88,19 @@ def _compute(cfg: Any, keys: Sequence[Any], context: int, out: Path, progress: b
     out.mkdir(parents=True, exist_ok=True)
     device = cfg.device
     model = _backbone(cfg, device)
-    by_video: dict[str, list[int]] = {}
+    by_video: dict[Any, list[int]] = {}
     for i, k in enumerate(keys):
-        by_video.setdefault(k.video, []).append(i)
+        by_video.setdefault((k.video, k.seconds), []).append(i)
     arrays: dict[str, np.ndarray] = {}
     tmp = {name: out / f".{name}.tmp.npy" for name in STAGES}
     bar = tqdm(total=len(keys), desc=f"stride-16 maps {out.name}", unit="key frame", disable=not progress)
     for video, idx in by_video.items():
-        frames = _frames(video)
+        frames = _frames(keys[idx[0]])
         wins = np.stack([window(keys[i].frame, context, len(frames)) for i in idx])  # (k, N)
         wanted = np.unique(wins)
         maps: dict[str, list[torch.Tensor]] = {name: [] for name in STAGES}
         for lo in range(0, len(wanted), FRAMES_PER_BATCH):
-            x = torch.from_numpy(frames[wanted[lo: lo + FRAMES_PER_BATCH]]).to(device)
+            x = torch.from_numpy(np.ascontiguousarray(frames[wanted[lo: lo + FRAMES_PER_BATCH]])).to(device)
             x = (x.permute(0, 3, 1, 2).float() / 255.0).contiguous(memory_format=torch.channels_last)
             got = model.forward_strides(x, tuple(STAGES.values()))
             for name, stage in STAGES.items():
