@@ -4,6 +4,7 @@ registry on fake key frames (no rendering, no extraction: the stored maps are mo
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -210,7 +211,7 @@ def _fake_maps(keys, context):
 def test_fit_resumes_exactly(tmp_path):
     keys = key_frames([_fake_record(tmp_path, f"r{i}", i % 3, "train") for i in range(2)], CLASSES)
     data = KeyFrameSet(keys, _fake_maps(keys, 2), stand_in_proposals(keys), CLASSES, 2, with_gt=True)
-    cfg = actx.config.make_config("ci", tmp_path / "data", "cpu", 0, detection_train__batch_size=1,
+    cfg = actx.config.make_config("ci", tmp_path / "data", "cpu", 0, detection_train__batch_size=1, detection_train__epochs=2,
                                   detection_train__eval_every=1)
     settings = E.runner.method_settings(cfg, E.get_method("acrn"), 0)
     objective = acrn.build_objective(acrn.PARAMS, True)
@@ -249,7 +250,7 @@ def test_acrn_runs_through_the_registry_and_keeps_the_run_folder_contract(tmp_pa
     files = {p.name for p in result.path.iterdir()}
     assert {"final.pt", "last.pt", "metrics.csv", "metrics.json", "predictions.npz"} <= files
     info = json.loads((result.path / "metrics.json").read_text())
-    assert info["recipe"]["sections"]["detection"]["context"] == 2
+    assert info["recipe"]["sections"] == {"detection.per_clip": 1, "detection.context": 2}
     assert info["recipe"]["settings"]["optimizer"] == "sgd"
     assert set(result.metrics) == {"val", "test", "test_shifted"}
     assert 0.0 <= result.metrics["test"]["mAP"] <= 1.0
@@ -262,6 +263,8 @@ def test_acrn_runs_through_the_registry_and_keeps_the_run_folder_contract(tmp_pa
     saved = {k: v for k, v in again.extra["test"].items()}
     saved.update(probs=again.probs["test"], labels=again.labels["test"], ids=np.array(again.ids["test"]))
     assert acrn.score(saved, CLASSES)["mAP"] == pytest.approx(result.metrics["test"]["mAP"])
+    again = E.run(cfg.replace(detection__dense_every=3), "acrn_base", records=records, progress=False,
+                  params={"context": 2})  # a setting outside the recipe: loaded
     with pytest.raises(E.RunMismatch, match="detection"):
         E.run(cfg.replace(detection__per_clip=2), "acrn_base", records=records, progress=False,
               params={"context": 2})
@@ -285,11 +288,12 @@ def test_collate_offsets_the_boxes_by_key_frame(tmp_path):
 def test_heat_shares_count_each_pixel_once_in_region_order():
     from actx.models.acrn.analysis import box_mask, heat_shares
 
-    cam = np.zeros((4, 6))
-    cam[0, 0], cam[3, 5], cam[1, 1] = 2.0, 1.0, -5.0  # negative heat is ignored
+    cam = np.full((4, 6), -1.0)  # the minimum is the zero of the heat
+    cam[0, 0], cam[3, 5] = 3.0, 1.0
     obj = box_mask(np.array([[0, 0, 1, 1]]), (4, 6))
     actor = box_mask(np.array([[0, 0, 3, 3], [np.nan] * 4]), (4, 6))
     out = heat_shares(cam, {"object": obj, "actor": actor})
+    assert math.isnan(heat_shares(np.ones((2, 2)), {"object": obj[:2, :2]})["object"])
     assert out["object"] == pytest.approx(2 / 3) and out["actor"] == 0.0 and out["background"] == pytest.approx(1 / 3)
     assert out["object_area"] == pytest.approx(1 / 24) and out["actor_area"] == pytest.approx(8 / 24)
 

@@ -82,7 +82,8 @@ class Method:
     score       its own metrics of one split from those arrays: ``score(preds, classes) -> {name: float}``
                 with "mAP"; None: actx.experiments.split_metrics
     train_section  the configuration section its TrainSettings come from ("train"; ACRN: "detection_train")
-    sections    further configuration sections that are part of its run recipe (ACRN: ("detection",))
+    sections    further configuration settings that are part of its run recipe: a section ("detection") or one
+                key of it ("detection.context"); ACRN: the key frames per clip and the stored window
     """
 
     name: str
@@ -217,7 +218,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("eep_actx", "EEP + ActX", models.eep, base="actx", prepare=_eep_prepare),
     # ACRN (paper 002): detection on key frames, with its own samples, training, predictions and frame-AP.
     *(Method(name, title, acrn, {"relation": relation}, fit=acrn.fit, samples=acrn.samples,
-             evaluate=acrn.evaluate, score=acrn.score, train_section="detection_train", sections=("detection",))
+             evaluate=acrn.evaluate, score=acrn.score, train_section="detection_train",
+             sections=("detection.per_clip", "detection.context"))
       for name, title, relation in (("acrn_base", "Base-Model", "none"),
                                     ("acrn_concat", "Resize+Concat", "concat"),
                                     ("acrn_santoro", "Santoro et al.", "santoro"),

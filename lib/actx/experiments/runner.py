@@ -219,8 +219,15 @@ def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, s
     if spec.base is not None:
         recipe["base_params"] = get_method(spec.base).params
     if spec.sections:  # only for methods that name some: the other methods' recipes stay as they were
-        recipe["sections"] = {s: dict(getattr(cfg, s)) for s in spec.sections}
+        recipe["sections"] = {name: _setting(cfg, name) for name in spec.sections}
     return _jsonable(recipe)
+
+
+def _setting(cfg: Any, name: str) -> Any:
+    """A configuration section ("detection") or one of its keys ("detection.context")."""
+    section, _, key = name.partition(".")
+    values = dict(getattr(cfg, section))
+    return values[key] if key else values
 
 
 def method_settings(cfg: Any, spec: Method, seed: int) -> TrainSettings:

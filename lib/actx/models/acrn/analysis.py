@@ -119,17 +119,106 @@ def box_mask(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return m
 
 
+def heat(cam: np.ndarray) -> np.ndarray:
+    """A class map as heat: shifted so that its minimum is 0 and scaled to a maximum of 1, the normalisation CAM
+    visualisations use (Zhou et al. 2016); all zero for a constant map."""
+    cam = np.asarray(cam, np.float64)
+    span = cam.max() - cam.min()
+    return (cam - cam.min()) / span if span > 0 else np.zeros_like(cam)
+
+
 def heat_shares(cam: np.ndarray, regions: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Share of the positive heat (ReLU of the class map) in each region, and each region's share of the frame
+    """Share of the heat (:func:`heat` of the class map) in each region, and each region's share of the frame
     (what a uniform map would give). ``regions`` {name: (H, W) bool}, applied in order, a pixel counted in the
-    first region that holds it; "background" is what none holds. Keys: "<name>" and "<name>_area"."""
-    heat = np.clip(cam, 0, None).astype(np.float64)
-    total = heat.sum()
+    first region that holds it; "background" is what none holds. Keys: "<name>" and "<name>_area"; the shares
+    are NaN for a constant map."""
+    heat_map = heat(cam)
+    total = heat_map.sum()
     taken = np.zeros(cam.shape, bool)
     out = {}
     for name, m in list(regions.items()) + [("background", np.ones(cam.shape, bool))]:
         region = m & ~taken
         taken |= region
-        out[name] = float(heat[region].sum() / total) if total > 0 else float("nan")
+        out[name] = float(heat_map[region].sum() / total) if total > 0 else float("nan")
         out[f"{name}_area"] = float(region.mean())
     return out
+
+
+# --- tables and figures the chapters share ------------------------------------------------------------------
+def proposal_quality(keys: Sequence[KeyFrame], proposals, iou: float | None = None) -> dict[str, float]:
+    """Recall of the persons at ``iou`` (default LABEL_IOU), mean best IoU of the found ones, proposals and
+    false positives (no person at ``iou``) per key frame."""
+    from actx.data.detection import LABEL_IOU
+    from actx.metrics import box_iou
+
+    iou = LABEL_IOU if iou is None else iou
+    groups = {k: g[["x1", "y1", "x2", "y2"]].to_numpy() for k, g in proposals.groupby(["video", "frame"])}
+    found, best, false = 0, [], 0
+    persons = sum(len(k.boxes) for k in keys)
+    for k in keys:
+        p = groups.get(k.key, np.zeros((0, 4)))
+        if len(p) and len(k.boxes):
+            ov = box_iou(p, k.boxes)  # (proposals, persons)
+            hit = ov.max(0) >= iou
+            found += int(hit.sum())
+            best += ov.max(0)[hit].tolist()
+            false += int((ov.max(1) < iou).sum())
+        else:
+            false += len(p)
+    return {"recall": found / max(persons, 1), "mean IoU (found)": float(np.mean(best)) if best else float("nan"),
+            "proposals / key frame": len(proposals) / max(len(keys), 1),
+            "false positives / key frame": false / max(len(keys), 1)}
+
+
+def draw_boxes(ax, boxes: np.ndarray, color: str, style: str = "-", width: float = 1.5) -> None:
+    """Boxes (N, 4) xyxy as rectangles on a matplotlib axis."""
+    from matplotlib.patches import Rectangle
+
+    for b in np.asarray(boxes).reshape(-1, 4):
+        ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, color=color, ls=style,
+                               lw=width))
+
+
+def frame_map_table(rows: Mapping[str, Sequence[Any]], paper: Mapping[str, float | None] | None = None,
+                    splits: Sequence[str] = ("val", "test"), paper_name: str = "Paper: J-HMDB frame-AP"):
+    """One row per entry of ``rows`` {label: [RunResult per seed]}: frame-mAP in percent per split (mean ± std
+    over seeds, as actx.experiments.mean_pm), the head's parameters, and the paper's number."""
+    import pandas as pd
+
+    from actx.experiments import mean_pm
+
+    out = []
+    for label, results in rows.items():
+        row = {"Model": label, "Head params": f"{results[0].params:,}"}
+        for s in splits:
+            v = np.array([100 * r.metrics[s]["mAP"] for r in results])
+            row[f"{s} frame-mAP"] = mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+        row[paper_name] = (paper or {}).get(label)
+        out.append(row)
+    return pd.DataFrame(out).set_index("Model")
+
+
+def save_table(df, folder: Path, name: str, note: str) -> None:
+    """A table as CSV and Markdown (with a note under it) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    df.to_csv(folder / f"{name}.csv")
+    (folder / f"{name}.md").write_text(df.to_markdown() + "\n\n" + note + "\n")
+
+
+def class_kinds(classes: Sequence[str]) -> dict[str, str]:
+    """The benchmark's classes by what an action needs besides the actor: "object" (phone, cup, ball), "pair"
+    (a partner) or "motion" (the body alone). Classes of other sets: "other"."""
+    from actx.data.synthetic.actions import OBJECT_OF, PAIR_CLASSES
+
+    return {c: "object" if c in OBJECT_OF else "pair" if c in PAIR_CLASSES else "motion"
+            if c in _BENCHMARK else "other" for c in classes}
+
+
+def _benchmark_classes() -> frozenset:
+    from actx.data.synthetic import CLASSES
+
+    return frozenset(CLASSES)
+
+
+_BENCHMARK = _benchmark_classes()
