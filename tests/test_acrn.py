@@ -305,3 +305,12 @@ def test_ground_truth_tubes_follow_each_person(tmp_path):
     assert [k.frame for k in keys] == [4, 7, 10]
     (tube,) = ground_truth_tubes(keys, CLASSES)
     assert tube.label == "c" and tube.frames.tolist() == [4, 7, 10] and tube.video == "x"
+
+
+def test_a_users_proposal_file_replaces_the_stand_in(tmp_path):
+    keys = key_frames([_fake_record(tmp_path, "x", 0, "test")], CLASSES)  # frame 8 of a 32 x 48 frame
+    path = tmp_path / "props.csv"
+    path.write_text("x,8,0.0,0.0,0.5,1.0,0.9\nx,9,0.0,0.0,0.5,1.0,0.9\nother,8,0.1,0.1,0.2,0.2,0.5\n")
+    rows = acrn.user_proposals(str(path), keys)
+    assert rows[["video", "frame"]].values.tolist() == [["x", 8]]
+    np.testing.assert_allclose(rows[["x1", "y1", "x2", "y2"]].to_numpy(float)[0], [0, 0, 24, 32])

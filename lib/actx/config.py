@@ -130,13 +130,16 @@ DATASET: dict[str, dict[str, Any]] = {p: dict(_SYNTHETIC) for p in PROFILE_NAMES
 # (the largest temporal context a run may take, 002 Table 1b); dense_every: the frame step of the dense key
 # frames that video-AP links into tubes (test split only). contexts: the shorter contexts of the Table 1b
 # ablation (beside the stored one); layers: (stage, scale) of the relation input in the Table 1c ablation
-# (beside the default stage 5 at scale 1.0); stage 3 is stride 8, stage 5 stride 16. Sizes keep notebooks 11-12 within 10 minutes of the
+# (beside the default stage 5 at scale 1.0); stage 3 is stride 8, stage 5 stride 16. proposals: None for the
+# stand-in made from the ground truth (actx.data.detection), or the path of a detector's boxes in AVA's CSV
+# format (normalised boxes; key frames named by video id and timestamp, or by clip id and frame). Sizes keep notebooks 11-12 within 10 minutes of the
 # default course on 2 cores (README); the paper's 20-frame context is the full profile's.
 DETECTION: dict[str, dict[str, Any]] = {
-    "ci": dict(per_clip=1, context=10, dense_every=8, contexts=(1,), layers=((3, 0.5),)),
-    "default": dict(per_clip=1, context=10, dense_every=8, contexts=(1, 5), layers=((5, 0.5), (3, 0.5), (3, 1.0))),
+    "ci": dict(per_clip=1, context=10, dense_every=8, contexts=(1,), layers=((3, 0.5),), proposals=None),
+    "default": dict(per_clip=1, context=10, dense_every=8, contexts=(1, 5), layers=((5, 0.5), (3, 0.5), (3, 1.0)),
+                    proposals=None),
     "full": dict(per_clip=4, context=20, dense_every=1, contexts=(1, 5, 10),
-                 layers=((5, 0.5), (3, 0.5), (3, 1.0))),
+                 layers=((5, 0.5), (3, 0.5), (3, 1.0)), proposals=None),
 }
 # ACRN's training schedule (TrainSettings fields; the warm-up + cosine shape is actx.models.acrn.train's):
 # SGD with momentum as 002's asynchronous SGD, at 002's peak lr 0.001 (0.01 diverged in the ci check). Epochs:

@@ -83,7 +83,8 @@ class Method:
                 with "mAP"; None: actx.experiments.split_metrics
     train_section  the configuration section its TrainSettings come from ("train"; ACRN: "detection_train")
     sections    further configuration settings that are part of its run recipe: a section ("detection") or one
-                key of it ("detection.context"); ACRN: the key frames per clip and the stored window
+                key of it ("detection.context"), left out of the recipe while None; ACRN: the key frames per clip,
+                the stored window and a user's proposal file
     """
 
     name: str
@@ -219,7 +220,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # ACRN (paper 002): detection on key frames, with its own samples, training, predictions and frame-AP.
     *(Method(name, title, acrn, {"relation": relation}, fit=acrn.fit, samples=acrn.samples,
              evaluate=acrn.evaluate, score=acrn.score, train_section="detection_train",
-             sections=("detection.per_clip", "detection.context"))
+             sections=("detection.per_clip", "detection.context", "detection.proposals"))
       for name, title, relation in (("acrn_base", "Base-Model", "none"),
                                     ("acrn_concat", "Resize+Concat", "concat"),
                                     ("acrn_santoro", "Santoro et al.", "santoro"),

@@ -219,7 +219,9 @@ def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, s
     if spec.base is not None:
         recipe["base_params"] = get_method(spec.base).params
     if spec.sections:  # only for methods that name some: the other methods' recipes stay as they were
-        recipe["sections"] = {name: _setting(cfg, name) for name in spec.sections}
+        # a setting that is None (an option left unset) is left out, so that adding an option keeps runs valid
+        values = {name: _setting(cfg, name) for name in spec.sections}
+        recipe["sections"] = {k: v for k, v in values.items() if v is not None}
     return _jsonable(recipe)
 
 

@@ -8,6 +8,7 @@ on why for every value in ``WHY``); what several methods share lives in shared m
 - :mod:`.acf`          :class:`ACFHead` and its objective, Wang and Hoai 2018
 - :mod:`.actx`         :class:`ActXHead` (paper 000, Eq. 5-7), its fused kernels and objective (Eq. 1, 3, 4)
 - :mod:`.eep`          :class:`EEP`, :class:`EEPHead`: Eigen Evolution Pooling (ActX Table 2)
+- :mod:`.acrn`         ACRN (paper 002): Base-Model, Resize+Concat, Santoro et al., ACRN on key frames (detection)
 - :mod:`.pooling`      mask-aware pooling and uniform maps; :mod:`.classify` L_class and the classification objective;
   :mod:`.roi`          ROI-align (k-Region-I3D, ACRN)
 

@@ -97,6 +97,28 @@ def detection_config(cfg: Any, dataset: str = "synthetic") -> Any:
     return cfg.replace(dataset__name=dataset, dataset__root=str(cfg.data_root / dataset), **over)
 
 
+def user_proposals(path: str, keys: Sequence[Any]):
+    """A detector's boxes from an AVA-format CSV (actx.data.detection.read_ava_proposals) for ``keys``: rows
+    named (video id, timestamp) for AVA records, else (clip id, frame), in pixels of each key frame."""
+    from actx.data.detection import read_ava_proposals
+
+    def name(k):  # how the file names a key frame
+        extra = getattr(k.record, "extra", {}) or {}
+        return (str(extra["video_id"]), int(extra["timestamp"])) if "timestamp" in extra else (k.clip, k.frame)
+
+    import numpy as np
+
+    rows = read_ava_proposals(path)  # normalised boxes; the file may hold other splits' key frames too
+    where = {name(k): k for k in keys}
+    rows = rows[[(v, f) in where for v, f in zip(rows["video"], rows["frame"])]].reset_index(drop=True)
+    found = [where[(v, f)] for v, f in zip(rows["video"], rows["frame"])]
+    scale = np.array([[k.size[1], k.size[0], k.size[1], k.size[0]] for k in found], np.float32).reshape(-1, 4)
+    rows[["x1", "y1", "x2", "y2"]] = rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float32) * scale
+    rows["video"] = [k.clip for k in found]
+    rows["frame"] = [k.frame for k in found]
+    return rows
+
+
 def samples(cfg: Any, records: Sequence[Any], split: str, params: dict, seed: int, progress: bool = True,
             training: bool = False) -> KeyFrameSet:
     """The key-frame set of ``records`` (one split): cfg.detection's key frames per clip and stored window,
@@ -113,11 +135,12 @@ def samples(cfg: Any, records: Sequence[Any], split: str, params: dict, seed: in
     classes = tuple(records.classes)
     keys = key_frames(records, classes, int(det["per_clip"]))
     maps = ensure_keyframe_maps(cfg, keys, split, int(det["context"]), progress=progress)
-    proposals = stand_in_proposals(keys, seed=zlib.crc32(split.encode()))
+    proposals = (stand_in_proposals(keys, seed=zlib.crc32(split.encode())) if det["proposals"] is None
+                 else user_proposals(det["proposals"], keys))
     return KeyFrameSet(keys, maps, proposals, classes, int(params["context"]), with_gt=False,
                        need_s8=int(params["relation_stage"]) == 3)
 
 
-__all__ = ["PAPER_AVA", "PAPER_JHMDB", "PAPER_TABLE_1A", "PAPER_TABLE_1B", "PAPER_TABLE_1C", "DATASETS", "PARAMS", "WHY", "detection_config", "RELATIONS", "DetectionHead", "GradScale", "KeyFrameSet", "TimeFlatten",
+__all__ = ["user_proposals", "PAPER_AVA", "PAPER_JHMDB", "PAPER_TABLE_1A", "PAPER_TABLE_1B", "PAPER_TABLE_1C", "DATASETS", "PARAMS", "WHY", "detection_config", "RELATIONS", "DetectionHead", "GradScale", "KeyFrameSet", "TimeFlatten",
            "build_head", "build_objective", "collate", "decode", "detection_loss", "detections", "encode",
            "evaluate", "fit", "gt_table", "samples", "scaled_unit", "schedule", "score"]
