@@ -222,3 +222,35 @@ def _benchmark_classes() -> frozenset:
 
 
 _BENCHMARK = _benchmark_classes()
+
+
+HEAT_REGIONS = ("object", "partner", "actor", "other people", "background")
+
+
+def heat_share_table(head: torch.nn.Module, dataset: KeyFrameSet, device: str = "cpu"):
+    """For every labelled person of the benchmark key frames in ``dataset``: the share of its relation heat
+    (:func:`heat_shares`) on the object its action uses (actx.data.synthetic.objects, from the layout), on its
+    partner (another person with the same action), on itself, on other people and on the background, with each
+    region's share of the frame ("<name>_area"). Returns (per-actor DataFrame, per-kind means in percent)."""
+    import pandas as pd
+
+    from actx.data.synthetic.objects import object_boxes
+
+    classes = dataset.classes
+    kinds = class_kinds(classes)
+    objects: dict[str, np.ndarray] = {}
+    rows = []
+    for h in relation_maps(head, dataset, range(len(dataset)), device):
+        k = dataset.keys[h["index"]]
+        if k.clip not in objects:
+            objects[k.clip] = object_boxes(k.record)
+        others = [p for p in range(len(k.boxes)) if p != h["person"]]
+        partners = [p for p in others if k.labels[p, h["label"]]]
+        regions = {"object": box_mask(objects[k.clip][k.frame], k.size),
+                   "partner": box_mask(k.boxes[partners], k.size), "actor": box_mask(h["box"], k.size),
+                   "other people": box_mask(k.boxes[[p for p in others if p not in partners]], k.size)}
+        rows.append({"class": classes[h["label"]], "kind": kinds[classes[h["label"]]],
+                     **heat_shares(h["cam"], regions)})
+    per_actor = pd.DataFrame(rows)
+    cols = list(HEAT_REGIONS) + [f"{n}_area" for n in HEAT_REGIONS]
+    return per_actor, per_actor.groupby("kind")[cols].mean().mul(100).round(1)
