@@ -314,3 +314,13 @@ def test_a_users_proposal_file_replaces_the_stand_in(tmp_path):
     rows = acrn.user_proposals(str(path), keys)
     assert rows[["video", "frame"]].values.tolist() == [["x", 8]]
     np.testing.assert_allclose(rows[["x1", "y1", "x2", "y2"]].to_numpy(float)[0], [0, 0, 24, 32])
+
+
+def test_jhmdb_key_frames_take_frames_with_a_puppet_box():
+    boxes = np.full((10, 4), np.nan, np.float32)
+    boxes[2:8] = [5, 5, 20, 30]
+    rec = Record(video="v.avi", labels=("b",), id="clip", extra={"boxes": boxes, "size": (240, 320)})
+    keys = key_frames([rec], CLASSES, per_clip=2)
+    assert [k.frame for k in keys] == [3, 6] and keys[0].size == (240, 320)
+    np.testing.assert_array_equal(keys[0].labels, [[0, 1, 0]])
+    assert [k.frame for k in key_frames([rec], CLASSES, every=2)] == [2, 4, 6]

@@ -77,6 +77,8 @@ def _frames(key: Any) -> np.ndarray:
 def ensure_keyframe_maps(cfg: Any, keys: Sequence[Any], split: str, context: int, progress: bool = True
                          ) -> dict[str, np.ndarray]:
     """The stored maps of ``keys`` (actx.data.detection.KeyFrame), computing those missing; memory-mapped."""
+    if len(keys) == 0:
+        raise ValueError(f"no key frames for split {split!r}: nothing to compute maps of")
     out = cache_dir(cfg, split, keys, context)
     if not (out / "done.json").exists():
         _compute(cfg, keys, context, out, progress)
