@@ -346,3 +346,15 @@ def test_fuse_bn_on_resnet_and_i3d():
         with torch.no_grad():
             ref = model.forward_features(x)
             assert torch.allclose(fused.forward_features(x), ref, atol=1e-4 * ref.abs().max().item())
+
+
+def test_efficientnet_stages_split_and_rejoin():
+    from actx.backbones.efficientnet import STAGE_ENDS, efficientnet_lite0
+
+    model = efficientnet_lite0(pretrained=False)
+    assert STAGE_ENDS == (0, 2, 4, 7, 10, 14, 15)
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        maps = model.forward_strides(x, (3, 5, 7))
+        assert maps[3].shape == (1, 40, 8, 12) and maps[5].shape == (1, 112, 4, 6)
+        torch.testing.assert_close(model.stage_blocks(6)(maps[5]), maps[7])

@@ -199,3 +199,72 @@ def test_the_stride_check_applies_only_to_conjugate_methods(tmp_path, bench):
     with pytest.raises(ValueError, match="time_stride"):
         _run(cfg, bench, "actx")
     assert methods_module.uses_conjugates(E.get_method("eep_actx"))
+
+
+# --- a method's own samples, evaluation and metrics (the hooks detection uses) ---------------------------------
+class _OwnSet(torch.utils.data.Dataset):
+    """Per record one sample of 3 numbers; its label is the record's class."""
+
+    in_channels = 3
+
+    def __init__(self, records):
+        self.ids = [r.id for r in records]
+        self.y = [CLASSES.index(r.labels[0]) for r in records]
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        x = torch.zeros(3)
+        x[self.y[i]] = 1.0
+        return {"x": x, "y": torch.tensor(self.y[i])}
+
+
+class _OwnPackage:
+    PARAMS = {"scale": 1.0}
+    WHY = {"scale": "a toy"}
+
+    @staticmethod
+    def build_head(d, c, params, base=None):
+        return nn.Linear(d, c)
+
+    @staticmethod
+    def build_objective(params, multi_label, inputs=()):
+        return lambda head, batch: {"loss": nn.functional.cross_entropy(head(batch["x"]), batch["y"])}
+
+
+def test_a_method_with_its_own_samples_evaluation_and_metrics(tmp_path, bench, monkeypatch):
+    seen = {}
+
+    def samples(cfg, records, split, params, seed, progress, training):
+        seen[split] = training
+        return _OwnSet(records)
+
+    def own_fit(head, objective, train_set, settings, out, **kwargs):
+        opt = torch.optim.SGD(head.parameters(), lr=0.5)
+        for _ in range(20):
+            batch = {"x": torch.stack([train_set[i]["x"] for i in range(len(train_set))]),
+                     "y": torch.tensor(train_set.y)}
+            opt.zero_grad()
+            objective(head, batch)["loss"].backward()
+            opt.step()
+        torch.save({"format": 1, "model": head.state_dict()}, out / "final.pt")
+
+    def evaluate(head, data, device, batch_size):
+        x = torch.stack([data[i]["x"] for i in range(len(data))])
+        return {"probs": head(x).softmax(1).detach().numpy(), "labels": np.eye(3)[data.y],
+                "ids": np.array(data.ids), "extra_rows": np.arange(len(data))}
+
+    def score(preds, classes):
+        return {"mAP": float((preds["probs"].argmax(1) == preds["labels"].argmax(1)).mean())}
+
+    spec = E.Method("own", "Own", _OwnPackage, fit=own_fit, samples=samples, evaluate=evaluate, score=score,
+                    sections=("detection.per_clip", "detection.proposals"))
+    monkeypatch.setitem(E.METHODS, "own", spec)
+    cfg = _cfg(tmp_path)
+    result = E.run(cfg, "own", records=bench["records"], progress=False)
+    assert seen == {"train": True, "val": False, "test": False, "test_shifted": False}
+    assert result.metrics["test"]["mAP"] == 1.0
+    assert result.extra["test"]["extra_rows"].tolist() == list(range(len(result.ids["test"])))
+    assert result.recipe["sections"] == {"detection.per_clip": cfg.detection["per_clip"]}  # None left out
+    assert result.maps == {} and result.windows == {}

@@ -287,3 +287,22 @@ def test_ensure_benchmark_uses_the_profile_cache(tmp_path, monkeypatch):
     assert root == (tmp_path / "cache" / "ci" / "synthetic").resolve()
     assert (root / "meta.json").exists() and os.listdir(root / "train")
     assert ensure_benchmark(cfg) == root  # the second call finds it
+
+
+def test_object_boxes_follow_the_actors_hand_and_ball():
+    from actx.data.synthetic import make_knobs, plan, render_sample
+    from actx.data.synthetic.objects import layout_object_boxes
+
+    knobs = make_knobs(height=64, width=96, thread_frames=32, fps=8, train_per_class=1, test_per_class=1,
+                       shifted_per_class=1, negatives_per_scene=0, stills=0, untrimmed=0)
+    specs = {s.cls: s for s in plan(knobs) if s.split == "train"}
+    for cls, held in ((1, True), (4, False)):  # drink: a cup in hand all thread long; wave: no object
+        _, ann, layout = render_sample(specs[cls], knobs)
+        boxes = layout_object_boxes(layout)
+        if not held:
+            assert np.isnan(boxes).all()
+            continue
+        assert np.isfinite(boxes).all()
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        actor = ann["actor_boxes"][:, 0]
+        assert ((centre >= actor[:, :2] - 1) & (centre <= actor[:, 2:] + 1)).all()

@@ -130,7 +130,38 @@ _SYNTHETIC = dict(name="synthetic", root=None, train_split="train", eval_splits=
                   val_share=0.2, multi_label=False)
 DATASET: dict[str, dict[str, Any]] = {p: dict(_SYNTHETIC) for p in PROFILE_NAMES}
 
-STAGES = {"data": DATA, "features": FEATURES, "train": TRAIN, "dataset": DATASET}
+# --- Detection (ACRN, paper 002; notebooks 11-12): key frames and their stored stride-8/16 maps -----------------
+# per_clip: key frames per clip (evenly over the action's frames); context: frames stored around each key frame
+# (the largest temporal context a run may take, 002 Table 1b); dense_every: the frame step of the dense key
+# frames that video-AP links into tubes (test split only). contexts: the shorter contexts of the Table 1b
+# ablation (beside the stored one); layers: (stage, scale) of the relation input in the Table 1c ablation
+# (beside the default stage 5 at scale 1.0); stage 3 is stride 8, stage 5 stride 16. The default profile leaves
+# out 5 frames and stage 3 at scale 1.0 (four times the cells for f_phi): on a 2-core CPU they would double the
+# chapters' time; the full profile runs them. proposals: None for the
+# stand-in made from the ground truth (actx.data.detection), or the path of a detector's boxes in AVA's CSV
+# format (normalised boxes; key frames named by video id and timestamp, or by clip id and frame). Sizes keep notebooks 11-12 within 10 minutes of the
+# default course on 2 cores (README); the paper's 20-frame context is the full profile's.
+DETECTION: dict[str, dict[str, Any]] = {
+    "ci": dict(per_clip=1, context=10, dense_every=8, contexts=(1,), layers=((3, 0.5),), proposals=None),
+    "default": dict(per_clip=1, context=10, dense_every=8, contexts=(1,), layers=((5, 0.5), (3, 0.5)),
+                    proposals=None),
+    "full": dict(per_clip=4, context=20, dense_every=1, contexts=(1, 5, 10),
+                 layers=((5, 0.5), (3, 0.5), (3, 1.0)), proposals=None),
+}
+# ACRN's training schedule (TrainSettings fields; the warm-up + cosine shape is actx.models.acrn.train's):
+# SGD with momentum as 002's asynchronous SGD, at 002's peak lr 0.001 (0.01 diverged in the ci check). Epochs:
+# what the CPU allows. eval_every = epochs: val frame-AP once, after the last epoch (evaluation costs a CPU epoch).
+DETECTION_TRAIN: dict[str, dict[str, Any]] = {
+    "ci": dict(epochs=1, lr=1e-3, milestones=(), batch_size=8, crop=None, weight_decay=1e-4, optimizer="sgd",
+               momentum=0.9, amp="off", eval_every=1, seeds=(0,)),
+    "default": dict(epochs=4, lr=1e-3, milestones=(), batch_size=8, crop=None, weight_decay=1e-4,
+                    optimizer="sgd", momentum=0.9, amp="off", eval_every=4, seeds=(0,)),
+    "full": dict(epochs=30, lr=1e-3, milestones=(), batch_size=16, crop=None, weight_decay=1e-4,
+                 optimizer="sgd", momentum=0.9, amp="auto", eval_every=1, seeds=(0, 1, 2)),
+}
+
+STAGES = {"data": DATA, "features": FEATURES, "train": TRAIN, "dataset": DATASET, "detection": DETECTION,
+          "detection_train": DETECTION_TRAIN}
 
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -155,6 +186,8 @@ class Config:
     features: Mapping[str, Any] = field(repr=False)
     train: Mapping[str, Any] = field(repr=False)
     dataset: Mapping[str, Any] = field(repr=False)
+    detection: Mapping[str, Any] = field(repr=False)
+    detection_train: Mapping[str, Any] = field(repr=False)
 
     @property
     def cache(self) -> Path:

@@ -9,7 +9,8 @@ puts a pixel-level actor mask on the feature-map grid, :func:`grounding_metrics`
 against it.
 
 Detection (ACRN, paper 002), from :mod:`actx.detection_metrics`: :func:`box_iou` and :func:`ava_frame_map`
-(frame-mAP under the official AVA evaluator's rules, excluded key frames skipped).
+(frame-mAP under the official AVA evaluator's rules, excluded key frames skipped); from :mod:`actx.tube_metrics`:
+:func:`frame_ap` (J-HMDB frame-AP), :func:`tube_iou`, :func:`video_ap` and :func:`link_tubes` (video-AP).
 
 Inputs may be numpy arrays or torch tensors; results are python floats or numpy arrays.
 """
@@ -23,9 +24,10 @@ from typing import Sequence
 import numpy as np
 
 from .detection_metrics import AVA_MAX_DETECTIONS_PER_FRAME, ava_frame_map, box_iou, voc_average_precision
+from .tube_metrics import Tube, frame_ap, link_tubes, tube_iou, video_ap
 
 __all__ = [
-    "AVA_MAX_DETECTIONS_PER_FRAME", "average_precision", "ava_frame_map", "box_iou", "grounding_metrics",
+    "AVA_MAX_DETECTIONS_PER_FRAME", "Tube", "average_precision", "frame_ap", "link_tubes", "tube_iou", "video_ap", "ava_frame_map", "box_iou", "grounding_metrics",
     "mask_to_grid", "mean_average_precision", "mean_class_accuracy", "per_class_average_precision",
     "top_k_accuracy", "voc_average_precision",
 ]

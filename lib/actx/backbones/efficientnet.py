@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from .common import Conv2dSame, empty_model, fuse_bn, load_checked, read_checkpoint
 
-__all__ = ["EfficientNetLite0", "efficientnet_lite0", "fuse_bn", "pretrained_weights_path", "BLOCKS"]
+__all__ = ["EfficientNetLite0", "efficientnet_lite0", "fuse_bn", "pretrained_weights_path", "BLOCKS", "STAGE_ENDS"]
 
 # (expand ratio, kernel, stride, out channels, repeats): EfficientNet-B0's table, which Lite0 keeps (width and
 # depth multipliers 1.0); the Lite changes are elsewhere (no SE, ReLU6, stem / head not rescaled).
@@ -45,6 +45,10 @@ HEAD_CHANNELS = 1280
 BN_EPS = 1e-3  # TF's default, which the weights were trained with (PyTorch's 1e-5 shifts the activations)
 BN_MOMENTUM = 0.01  # TF's 0.99 decay in PyTorch's convention; matters only when a user fine-tunes
 DROPOUT = 0.2  # EfficientNet-Lite0's dropout before the classifier (Tan and Le 2019); off in eval mode
+# Index (in ``_blocks``) of the last block of each stage (1..7), and the spatial stride after it: stage 3 ends at
+# stride 8 (40 channels), stage 5 at stride 16 (112 channels), stage 7 at stride 32 (320 channels).
+STAGE_ENDS = tuple(int(sum(b[4] for b in BLOCKS[: i + 1])) - 1 for i in range(len(BLOCKS)))
+STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -118,6 +122,26 @@ class EfficientNetLite0(nn.Module):
         for block in self._blocks:
             x = block(x)  # ... (B, 320, H/32, W/32)
         return F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
+
+    def forward_strides(self, x: torch.Tensor, stages: tuple[int, ...] = (3, 5)) -> dict[int, torch.Tensor]:
+        """The maps at the end of ``stages`` (1..7), keyed by stage: e.g. stage 3 (B, 40, H/8, W/8) and stage 5
+        (B, 112, H/16, W/16), the stride-16 stage where ACRN's trunk is split (002 section 3.1). Runs only the
+        blocks up to the last stage asked for."""
+        if self.normalize_rgb:
+            x = x * 2.0 - 1.0
+        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        out, last = {}, STAGE_ENDS[max(stages) - 1]
+        ends = {STAGE_ENDS[s - 1]: s for s in stages}
+        for i, block in enumerate(self._blocks[: last + 1]):
+            x = block(x)
+            if i in ends:
+                out[ends[i]] = x
+        return out
+
+    def stage_blocks(self, first: int, last: int = 7) -> nn.Sequential:
+        """The blocks of stages ``first``..``last`` (1..7) as one module (sharing this model's weights)."""
+        lo = STAGE_ENDS[first - 2] + 1 if first > 1 else 0
+        return nn.Sequential(*self._blocks[lo: STAGE_ENDS[last - 1] + 1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) -> (B, num_classes) logits (global average pooling, dropout, linear)."""

@@ -21,6 +21,11 @@ and paper 003's model with its ablations (003 Table 1), on per-frame maps (where
     where_when_no_tv / _no_contrast / _no_unimodal   ... without one regulariser (its weight 0)
     soft_attention_lstm        Sharma et al. 2015's soft-attention LSTM ("Visual attention")
 
+and the action detectors of ACRN (paper 002 Table 1a), on key frames with actor proposals:
+
+    acrn_base     the Base-Model (section 3.1)
+    acrn_concat   Resize+Concat;  acrn_santoro  Santoro et al.'s relation network;  acrn  ACRN (section 3.2)
+
 A row is one :class:`Method`: the package under actx.models that holds its head and objective builder, its
 parameters (the package's ``PARAMS``, with the row's own values on top, e.g. ``use_s_att=False``), and what it
 needs from the data. ``get_method(name).params`` gives the defaults; ``run(cfg, name, params={...})`` overrides
@@ -42,6 +47,7 @@ import torch
 import torch.nn as nn
 
 from actx import models
+from actx.models import acrn
 from actx.models.classify import classification_objective
 
 
@@ -78,6 +84,18 @@ class Method:
                 sequence model): ``fit(head, objective, train_set, settings, out, device, eval_fn, progress)``,
                 which must leave in ``out`` what actx.train.fit leaves (final.pt with "model", metrics.csv) and
                 resume from its own checkpoints; None: actx.train.fit
+    samples     the method's own samples where the runner's windows of stored clip maps do not fit (detection
+                on key frames): ``samples(cfg, records, split, params, seed, progress, training) -> dataset``
+                with ``.in_channels`` and ``.ids``; None: actx.experiments.WindowSamples
+    evaluate    its own predictions of one split: ``evaluate(head, dataset, device, batch_size) -> {name:
+                array}`` holding at least "probs", "labels" and "ids" (for detection: one row per proposal);
+                written to predictions.npz as "<split>.<name>"; None: per-clip probabilities and maps
+    score       its own metrics of one split from those arrays: ``score(preds, classes) -> {name: float}``
+                with "mAP"; None: actx.experiments.split_metrics
+    train_section  the configuration section its TrainSettings come from ("train"; ACRN: "detection_train")
+    sections    further configuration settings that are part of its run recipe: a section ("detection") or one
+                key of it ("detection.context"), left out of the recipe while None; ACRN: the key frames per clip,
+                the stored window and a user's proposal file
     """
 
     name: str
@@ -90,6 +108,11 @@ class Method:
     base: str | None = None
     prepare: Prepare | None = None
     fit: Callable[..., Any] | None = None
+    samples: Callable[..., Any] | None = None
+    evaluate: Callable[..., Any] | None = None
+    score: Callable[..., Any] | None = None
+    train_section: str = "train"
+    sections: tuple[str, ...] = ()
 
     @property
     def params(self) -> dict[str, Any]:
@@ -221,6 +244,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # k-Region-I3D: selective-search proposals stand in for the paper's RPN.
     Method("region10", "10Region", models.kregion, {"k": 10}, inputs=("proposals",)),
     Method("region50", "50Region", models.kregion, {"k": 50}, inputs=("proposals",)),
+    # ACRN (paper 002): detection on key frames, with its own samples, training, predictions and frame-AP.
+    *(Method(name, title, acrn, {"relation": relation}, fit=acrn.fit, samples=acrn.samples,
+             evaluate=acrn.evaluate, score=acrn.score, train_section="detection_train",
+             sections=("detection.per_clip", "detection.context", "detection.proposals"))
+      for name, title, relation in (("acrn_base", "Base-Model", "none"),
+                                    ("acrn_concat", "Resize+Concat", "concat"),
+                                    ("acrn_santoro", "Santoro et al.", "santoro"),
+                                    ("acrn", "ACRN", "acrn"))),
 )}
 
 

@@ -57,6 +57,8 @@ from .scoring import class_ap, probabilities, split_metrics
 RUNS = "runs"
 PREDICTIONS = "predictions.npz"
 RESULT = "metrics.json"
+# The arrays every classification run writes per split; anything else in predictions.npz is RunResult.extra.
+STANDARD_ARRAYS = ("probs", "labels", "ids", "windows", "S", "C", "mask")
 TRAIN_SPLIT = "train"
 EVAL_SPLITS = ("test", "test_shifted")  # the benchmark's reporting splits (a real set's: cfg.dataset)
 # Bump when what a run computes changes for the same recipe (samples, metrics, file layout). 2: the validation
@@ -80,6 +82,8 @@ class RunResult:
     maps     {split: {"S": (N, T, h, w), "C": (N, T, h, w) or None, "mask": (N, T) bool}} ({} for a fusion)
     params   parameters of the head (a frozen base included); head: the trained module (None for a fusion)
     history  metrics.csv as a DataFrame (epoch, lr, loss parts, test mAP per epoch); None for a fusion
+    extra    {split: {name: array}}: a method's own predictions beyond the standard arrays (detection: one row
+             per proposal, "boxes", "frame", "scores", and the ground truth "gt_*"); empty for most methods
     """
 
     method: str
@@ -98,6 +102,7 @@ class RunResult:
     history: pd.DataFrame | None = None
     head: nn.Module | None = field(default=None, repr=False)
     recipe: dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def splits(self) -> list[str]:
@@ -199,7 +204,7 @@ def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, s
     """What a run is made with; a finished run is only loaded when its recipe equals this one. It holds the
     method's parameters (the defaults with ``params`` on top), and those of the base it builds on."""
     spec = get_method(method)
-    settings = TrainSettings.from_config(cfg, seed=seed)
+    settings = method_settings(cfg, spec, seed)
     ds = cfg.dataset
     recipe = {
         "version": RUN_VERSION, "method": method, "stream": stream, "seed": int(seed),
@@ -213,7 +218,24 @@ def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, s
     }
     if spec.base is not None:
         recipe["base_params"] = get_method(spec.base).params
+    if spec.sections:  # only for methods that name some: the other methods' recipes stay as they were
+        # a setting that is None (an option left unset) is left out, so that adding an option keeps runs valid
+        values = {name: _setting(cfg, name) for name in spec.sections}
+        recipe["sections"] = {k: v for k, v in values.items() if v is not None}
     return _jsonable(recipe)
+
+
+def _setting(cfg: Any, name: str) -> Any:
+    """A configuration section ("detection") or one of its keys ("detection.context")."""
+    section, _, key = name.partition(".")
+    values = dict(getattr(cfg, section))
+    return values[key] if key else values
+
+
+def method_settings(cfg: Any, spec: Method, seed: int) -> TrainSettings:
+    """The method's TrainSettings: from its ``train_section`` of the configuration (cfg.train for most)."""
+    section = cfg if spec.train_section == "train" else getattr(cfg, spec.train_section)
+    return TrainSettings.from_config(section, seed=seed)
 
 
 def _check_recipe(path: Path, found: dict, wanted: dict) -> None:
@@ -380,6 +402,8 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
              pairs, out: Path, recipe: dict) -> RunResult:
     """Train, evaluate and write a run (see :func:`run`)."""
     params = recipe["params"]
+    if spec.samples is not None:
+        return _compute_own(cfg, spec, seed, progress, records, out, recipe)
     mcfg = method_config(cfg, spec)
     stride = _check_stride(mcfg) if uses_conjugates(spec) else int(mcfg.features["time_stride"])
     records, store, pairs = _ensure_inputs(mcfg, spec, stream, conjugates, store, records, pairs, progress)
@@ -427,6 +451,39 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
     return load_run(out)
 
 
+def _compute_own(cfg, spec: Method, seed: int, progress: bool, records, out: Path, recipe: dict) -> RunResult:
+    """A run of a method with its own samples, evaluation and metrics (``Method.samples`` / ``evaluate`` /
+    ``score``: detection): the same folder, recipe, checkpoints, predictions.npz and metrics.json."""
+    params = recipe["params"]
+    records = dict(records) if records is not None else benchmark_splits(cfg)
+    if VAL_SPLIT not in records and TRAIN_SPLIT in records:
+        records[TRAIN_SPLIT], records[VAL_SPLIT] = validation_split(records[TRAIN_SPLIT], cfg.dataset["val_share"])
+    classes = _classes(records)
+    settings = method_settings(cfg, spec, seed)
+    train_set = spec.samples(cfg, records[TRAIN_SPLIT], TRAIN_SPLIT, params, seed, progress, True)
+    evals = {s: spec.samples(cfg, records[s], s, params, seed, progress, False) for s in (VAL_SPLIT,
+                                                                                         *eval_splits(cfg))}
+    torch.manual_seed(seed)
+    head = spec.make_head(train_set.in_channels, len(classes), None, params)
+
+    def curves(model: nn.Module, epoch: int) -> dict[str, float]:  # val only: test is for reporting
+        preds = spec.evaluate(model, evals[VAL_SPLIT], cfg.device, settings.batch_size)
+        return {f"{VAL_SPLIT}_mAP": spec.score(preds, classes)["mAP"]}
+
+    t0 = time.perf_counter()
+    (spec.fit or fit)(head, spec.make_objective(params), train_set, settings, out, device=cfg.device,
+                      eval_fn=curves, progress=progress, time_keys=())
+    info = {"recipe": recipe, "classes": list(classes), "in_channels": train_set.in_channels,
+            "params": count_parameters(head), "train_seconds": round(time.perf_counter() - t0, 2),
+            "train_samples": len(train_set), "samples_with_conjugates": None, "feature_scale": None}
+    preds = {s: spec.evaluate(head, ds, cfg.device, settings.batch_size) for s, ds in evals.items()}
+    _save_predictions(out / PREDICTIONS, preds)
+    saved = _load_predictions(out / PREDICTIONS)
+    info["metrics"] = {s: spec.score(p, classes) for s, p in saved.items()}
+    atomic_write(out / RESULT, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+    return load_run(out)
+
+
 def _finish(out: Path, head: nn.Module, evals: Mapping[str, WindowSamples], info: dict, device,
             batch_size: int, multi_label: bool) -> None:
     """Predictions on the evaluation splits, then metrics.json (last: it marks the run finished), with the
@@ -471,6 +528,8 @@ def load_run(path: str | os.PathLike, with_head: bool = True) -> RunResult:
         conjugates=recipe["conjugates"], classes=tuple(info["classes"]), metrics=info["metrics"],
         probs={s: p["probs"] for s, p in preds.items()}, labels={s: p["labels"] for s, p in preds.items()},
         ids={s: [str(i) for i in p["ids"]] for s, p in preds.items()},
-        windows={s: p["windows"] for s, p in preds.items()},
-        maps={s: {"S": p["S"], "C": p.get("C"), "mask": p["mask"].astype(bool)} for s, p in preds.items()},
-        params=int(info["params"]), path=path, history=history, head=head, recipe=recipe)
+        windows={s: p["windows"] for s, p in preds.items() if "windows" in p},
+        maps={s: {"S": p["S"], "C": p.get("C"), "mask": p["mask"].astype(bool)} for s, p in preds.items()
+              if "S" in p},
+        params=int(info["params"]), path=path, history=history, head=head, recipe=recipe,
+        extra={s: {k: v for k, v in p.items() if k not in STANDARD_ARRAYS} for s, p in preds.items()})

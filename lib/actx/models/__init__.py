@@ -12,6 +12,7 @@ on why for every value in ``WHY``); what several methods share lives in shared m
 - :mod:`.soft_attention_lstm`  Sharma et al. 2015's soft-attention LSTM (003 Table 1, "Visual attention")
 - :mod:`.posemask`     :class:`PoseMaskHead`: pose keypoints -> binary masks -> weighted pooling (PoseMask-I3D)
 - :mod:`.kregion`      :class:`KRegionHead`: top-k proposals, ROI-align, averaged (k-Region-I3D)
+- :mod:`.acrn`         ACRN (paper 002): Base-Model, Resize+Concat, Santoro et al., ACRN on key frames (detection)
 - :mod:`.pooling`      mask-aware pooling and uniform maps; :mod:`.classify` L_class and the classification objective;
   :mod:`.roi`          ROI-align (k-Region-I3D, ACRN)
 
