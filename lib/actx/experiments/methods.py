@@ -18,6 +18,11 @@ and paper 003's model with its ablations (003 Table 1), on per-frame maps (where
     where_when_no_tv / _no_contrast / _no_unimodal   ... without one regulariser (its weight 0)
     soft_attention_lstm        Sharma et al. 2015's soft-attention LSTM ("Visual attention")
 
+and 003 Table 6's pair (without / with the attention) on two base networks, on the same per-frame maps:
+
+    avgpool_frames / avgpool_s16     average pooling on EfficientNet-Lite0's / its stride-16 trunk's maps
+    where_when / where_when_s16      ours on the same two
+
 A row is one :class:`Method`: the package under actx.models that holds its head and objective builder, its
 parameters (the package's ``PARAMS``, with the row's own values on top, e.g. ``use_s_att=False``), and what it
 needs from the data. ``get_method(name).params`` gives the defaults; ``run(cfg, name, params={...})`` overrides
@@ -212,6 +217,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
         ("where_when_no_unimodal", "Ours w/o L_unimodal", {"unimodal_weight": 0.0}))),
     Method("soft_attention_lstm", "Visual attention (Sharma et al.)", models.soft_attention_lstm,
            features=models.where_when.FEATURES, fit=models.soft_attention_lstm.fit),
+    # 003 Table 6 analogue: average pooling and ours on two base networks, both on the same per-frame maps
+    # (where_when.FEATURES): the course's EfficientNet-Lite0 and its stride-16 trunk (where_when.S16_FEATURES).
+    Method("avgpool_frames", "Avg. pooling (per-frame maps)", models.avgpool, features=models.where_when.FEATURES),
+    Method("avgpool_s16", "Avg. pooling (per-frame maps, Lite0 stride-16 trunk)", models.avgpool,
+           features=models.where_when.S16_FEATURES),
+    Method("where_when_s16", "Where and when (ours, Lite0 stride-16 trunk)", models.where_when,
+           features=models.where_when.S16_FEATURES, fit=models.where_when.fit),
 )}
 
 
