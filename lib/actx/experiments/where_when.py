@@ -39,7 +39,7 @@ def spatial_localisation(cfg: Any, result: RunResult, split: str, records: Seque
                          threshold: float = L.MASK_THRESHOLD) -> dict[str, Any]:
     """Every real step of every clip of ``split``: the box of its mask S (actx.localisation.scored_mask_box)
     against the actor boxes at the step's frame (actx.experiments.inputs.actor_boxes). Returns the per-frame
-    table (clip, step, iou, box), the localisation accuracy and the frame mAP (actx.localisation.frame_map: the
+    table (clip, step, iou, box, area: the box's share of the frame), the localisation accuracy and the frame mAP (actx.localisation.frame_map: the
     box scored for every class by the clip's class probability x the box's confidence) at 003 Table 3's IoUs."""
     stride = _stride(cfg, result)
     by_id = {r.id: r for r in records}
@@ -56,7 +56,9 @@ def spatial_localisation(cfg: Any, result: RunResult, split: str, records: Seque
         label = classes[int(np.argmax(result.labels[split][i]))]
         for t in range(steps):
             box, confidence = L.scored_mask_box(maps["S"][i, t], threshold)
-            rows.append({"clip": clip, "step": t, "iou": L.box_hits(box, boxes[t]), "box": box is not None})
+            area = 0.0 if box is None else float((box[2] - box[0]) * (box[3] - box[1]))  # share of the frame
+            rows.append({"clip": clip, "step": t, "iou": L.box_hits(box, boxes[t]), "box": box is not None,
+                         "area": area})
             gt += [(clip, t, label, *b) for b in boxes[t] if b[2] > b[0] and b[3] > b[1]]
             if box is not None:
                 det += [(clip, t, c, float(probs[i, k]) * confidence, *box) for k, c in enumerate(classes)]
