@@ -82,6 +82,39 @@ def test_lite0_feature_shape_on_meta(hw):
     assert tuple(model(torch.empty(2, 3, *hw, device="meta")).shape) == (2, 1000)
 
 
+def test_lite0_s16_is_the_stride16_stage_of_the_same_network(lite0):
+    """The Table 6 trunk (paper 003, notebook 13): the same weights, its map is block 10's output (hooked on the
+    whole network), stride 16, 112 channels; forward still classifies with the whole network."""
+    s16 = efficientnet.efficientnet_lite0_s16()
+    assert efficientnet.S16_BLOCKS == 11 and s16.out_channels == 112 and s16.stride == (1, 16)
+    assert all(torch.equal(a, b) for a, b in zip(s16.state_dict().values(), lite0.state_dict().values()))
+    seen = []
+    handle = lite0._blocks[10].register_forward_hook(lambda m, inp, out: seen.append(out))
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        lite0.forward_features(x)
+        f = s16.forward_features(x)
+        assert torch.equal(s16(x), lite0(x))
+    handle.remove()
+    assert tuple(f.shape) == (2, 112, 4, 6) and torch.equal(f, seen[0])
+    with pytest.raises(ValueError, match="trunk must be one of"):
+        efficientnet_lite0(trunk="s8")
+
+
+def test_lite0_s16_costs_less_than_the_full_map():
+    """The multiply-adds of forward_features, counted: the trunk's share (quoted in its docstring)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = []
+    for trunk in ("full", "s16"):
+        model = efficientnet_lite0(pretrained=False, trunk=trunk)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model.forward_features(torch.zeros(1, 3, 128, 176))
+        flops.append(counter.get_total_flops())
+    assert 0.5 < flops[1] / flops[0] < 0.7
+
+
 def test_lite0_rejects_wrong_channels(lite0):
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         lite0.forward_features(torch.zeros(1, 2, 32, 32))
@@ -212,11 +245,11 @@ def test_output_shapes_on_meta(name, x_shape, feat_shape, n_out):
 
 
 def test_registry_attributes_and_unknown_name():
-    expected = {"efficientnet_lite0": (1280, (1, 32)), "i3d": (1024, (8, 32)), "resnet50": (2048, (1, 32)),
+    expected = {"efficientnet_lite0": (1280, (1, 32)), "efficientnet_lite0_s16": (112, (1, 16)), "i3d": (1024, (8, 32)), "resnet50": (2048, (1, 32)),
                 "resnet101": (2048, (1, 32)), "densenet161": (2208, (1, 32)), "resnet3d34": (512, (16, 32))}
     assert set(BACKBONES) == set(expected)
     for name, (channels, stride) in expected.items():
-        model = _meta(name, **({"pretrained": False} if name == "efficientnet_lite0" else {}))
+        model = _meta(name, **({"pretrained": False} if name.startswith("efficientnet_lite0") else {}))
         assert (model.out_channels, model.stride) == (channels, stride), name
         assert model.in_channels == 3 and not model.training
     with pytest.raises(KeyError, match="unknown backbone 'vgg16'.*resnet50"):

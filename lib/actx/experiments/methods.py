@@ -26,6 +26,11 @@ and the action detectors of ACRN (paper 002 Table 1a), on key frames with actor 
     acrn_base     the Base-Model (section 3.1)
     acrn_concat   Resize+Concat;  acrn_santoro  Santoro et al.'s relation network;  acrn  ACRN (section 3.2)
 
+and 003 Table 6's pair (without / with the attention) on two base networks, on the same per-frame maps:
+
+    avgpool_frames / avgpool_s16     average pooling on EfficientNet-Lite0's / its stride-16 trunk's maps
+    where_when / where_when_s16      ours on the same two
+
 A row is one :class:`Method`: the package under actx.models that holds its head and objective builder, its
 parameters (the package's ``PARAMS``, with the row's own values on top, e.g. ``use_s_att=False``), and what it
 needs from the data. ``get_method(name).params`` gives the defaults; ``run(cfg, name, params={...})`` overrides
@@ -252,6 +257,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                                     ("acrn_concat", "Resize+Concat", "concat"),
                                     ("acrn_santoro", "Santoro et al.", "santoro"),
                                     ("acrn", "ACRN", "acrn"))),
+    # 003 Table 6 analogue: average pooling and ours on two base networks, both on the same per-frame maps
+    # (where_when.FEATURES): the course's EfficientNet-Lite0 and its stride-16 trunk (where_when.S16_FEATURES).
+    Method("avgpool_frames", "Avg. pooling (per-frame maps)", models.avgpool, features=models.where_when.FEATURES),
+    Method("avgpool_s16", "Avg. pooling (per-frame maps, Lite0 stride-16 trunk)", models.avgpool,
+           features=models.where_when.S16_FEATURES),
+    Method("where_when_s16", "Where and when (ours, Lite0 stride-16 trunk)", models.where_when,
+           features=models.where_when.S16_FEATURES, fit=models.where_when.fit),
 )}
 
 

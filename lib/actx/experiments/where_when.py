@@ -2,12 +2,16 @@
 actor boxes (003 4.2.1, Table 3) and segments from the temporal attention against the annotated action frames of
 untrimmed videos (003 4.2.2, Table 4), with the uniform-attention baseline. The measures are in actx.localisation.
 
-    spatial_localisation(cfg, result, "test", records)     -> {"per_frame": DataFrame, "accuracy": {alpha: share}}
+    spatial_localisation(cfg, result, "test", records)     -> {"per_frame", "accuracy": {alpha: share},
+                                                               "mAP": {alpha: frame mAP}}
+    uniform_masks(result, "test")                          -> the run with every mask 1 (the baseline)
     temporal_localisation(cfg, result, untrimmed_records)  -> {"curves", "detections", "truth", "mAP", "frames"}
+    top1_table(runs), backbone_table(runs)                 -> 003 Table 1 and Table 6 analogues
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -33,13 +37,14 @@ def _stride(cfg: Any, result: RunResult) -> int:
 
 def spatial_localisation(cfg: Any, result: RunResult, split: str, records: Sequence[Any],
                          threshold: float = L.MASK_THRESHOLD) -> dict[str, Any]:
-    """Every real step of every clip of ``split``: the box of its mask S (actx.localisation.mask_box) against the
-    actor boxes at the step's frame (actx.experiments.inputs.actor_boxes). Returns the per-frame table (clip,
-    step, iou) and the localisation accuracy at 003 Table 3's IoU thresholds."""
+    """Every real step of every clip of ``split``: the box of its mask S (actx.localisation.scored_mask_box)
+    against the actor boxes at the step's frame (actx.experiments.inputs.actor_boxes). Returns the per-frame
+    table (clip, step, iou, box, area: the box's share of the frame), the localisation accuracy and the frame mAP (actx.localisation.frame_map: the
+    box scored for every class by the clip's class probability x the box's confidence) at 003 Table 3's IoUs."""
     stride = _stride(cfg, result)
     by_id = {r.id: r for r in records}
-    maps = result.maps[split]
-    rows = []
+    maps, probs, classes = result.maps[split], result.probs[split], list(result.classes)
+    rows, det, gt = [], [], []
     for i, clip in enumerate(result.ids[split]):
         if clip not in by_id:
             raise KeyError(f"spatial_localisation: no record for clip {clip!r} of split {split!r}")
@@ -48,11 +53,26 @@ def spatial_localisation(cfg: Any, result: RunResult, split: str, records: Seque
         steps = int(maps["mask"][i].sum())
         total = -(-int(rec.extra["frames"]) // stride)
         boxes = INPUTS["actor_boxes"](rec, total, stride)[a0 // stride: a0 // stride + steps]  # (steps, A, 4)
+        label = classes[int(np.argmax(result.labels[split][i]))]
         for t in range(steps):
-            box = L.mask_box(maps["S"][i, t], threshold)
-            rows.append({"clip": clip, "step": t, "iou": L.box_hits(box, boxes[t]), "box": box is not None})
+            box, confidence = L.scored_mask_box(maps["S"][i, t], threshold)
+            area = 0.0 if box is None else float((box[2] - box[0]) * (box[3] - box[1]))  # share of the frame
+            rows.append({"clip": clip, "step": t, "iou": L.box_hits(box, boxes[t]), "box": box is not None,
+                         "area": area})
+            gt += [(clip, t, label, *b) for b in boxes[t] if b[2] > b[0] and b[3] > b[1]]
+            if box is not None:
+                det += [(clip, t, c, float(probs[i, k]) * confidence, *box) for k, c in enumerate(classes)]
     table = pd.DataFrame(rows)
-    return {"per_frame": table, "accuracy": L.localisation_accuracy(table["iou"])}
+    det = pd.DataFrame(det, columns=["video", "frame", "label", "score", "x1", "y1", "x2", "y2"])
+    gt = pd.DataFrame(gt, columns=["video", "frame", "label", "x1", "y1", "x2", "y2"])
+    return {"per_frame": table, "accuracy": L.localisation_accuracy(table["iou"]), "mAP": L.frame_map(det, gt)}
+
+
+def uniform_masks(result: RunResult, split: str) -> RunResult:
+    """``result`` with every mask of ``split`` set to 1 (the whole frame as the box, confidence 1): the
+    no-attention baseline of the spatial localisation; the class probabilities are the run's own."""
+    maps = {**result.maps[split], "S": np.ones_like(result.maps[split]["S"])}
+    return dataclasses.replace(result, maps={**result.maps, split: maps})
 
 
 def truth_segments(record: Any) -> list[tuple[int, int, str]]:
@@ -131,20 +151,56 @@ PAPER_TABLE3 = {0.05: 67.0, 0.1: 56.1, 0.2: 34.1, 0.3: 17.7}
 PAPER_TABLE4 = {0.1: 70.0, 0.2: 61.4, 0.3: 48.6, 0.4: 32.6, 0.5: 17.9}
 
 
+# Top-5 is reported beside top-1 when the data set has more classes than this (top-5 of 5 classes is always 1).
+TOP5_MIN_CLASSES = 6
+
+
 def top1_table(runs: Mapping[str, Sequence[RunResult]], splits: Sequence[str] = ("val", "test", "test_shifted")
                ) -> pd.DataFrame:
-    """One row per method: top-1 % per split as 'mean ± std' over its seeds, the paper's HMDB51 / UCF101 numbers,
-    and the per-seed test values (column "test seeds") for actx.experiments.compare_seeds."""
+    """One row per method: top-1 % per split as 'mean ± std' over its seeds (and top-5 % on ``test`` when the
+    classes are more than TOP5_MIN_CLASSES), the paper's HMDB51 / UCF101 numbers, and the per-seed test values
+    (column "test seeds") for actx.experiments.compare_seeds."""
+    from actx.metrics import top_k_accuracy
+
     from .tables import mean_pm
+
+    def pm(v: np.ndarray) -> str:
+        return mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
 
     rows = []
     for name, results in runs.items():
         row: dict[str, Any] = {"Method": get_method(name).title}
         for split in splits:
-            v = np.array([100 * r.metrics[split]["top1"] for r in results])
-            row[f"{split} top-1"] = mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+            row[f"{split} top-1"] = pm(np.array([100 * r.metrics[split]["top1"] for r in results]))
+        if len(results[0].classes) >= TOP5_MIN_CLASSES:
+            row["test top-5"] = pm(np.array([100 * top_k_accuracy(r.probs["test"], r.labels["test"], 5)
+                                             for r in results]))
         row["test seeds"] = [100 * r.metrics["test"]["top1"] for r in results]
         hmdb, ucf = PAPER_TABLE1.get(name, (None, None))
         row["Paper: HMDB51"], row["Paper: UCF101"] = hmdb, ucf
         rows.append(row)
     return pd.DataFrame(rows).set_index("Method")
+
+
+# 003 Table 6 (HMDB51 top-1 %, appendix C.3): without / with the spatio-temporal attention per base network.
+PAPER_TABLE6 = {"ResNet50": (47.5, 49.8), "ResNet101": (49.7, 53.1), "ResNet152": (50.1, 54.4)}
+# Our two base networks (003 Table 6 analogue): the registry rows without and with the attention on each.
+TABLE6_ROWS = {"EfficientNet-Lite0 (1280 x 1/32)": ("avgpool_frames", "where_when"),
+               "Lite0 stride-16 trunk (112 x 1/16)": ("avgpool_s16", "where_when_s16")}
+
+
+def backbone_table(runs: Mapping[str, Sequence[RunResult]], split: str = "test") -> pd.DataFrame:
+    """003 Table 6 analogue: top-1 % on ``split`` ('mean ± std' over seeds) of average pooling and ours on each
+    base network of TABLE6_ROWS (columns), with the paper's ResNet columns beside."""
+    from .tables import mean_pm
+
+    out: dict[str, dict[str, Any]] = {}
+    for backbone, names in TABLE6_ROWS.items():
+        col = {}
+        for row, name in zip(("W/o spatio-temporal attention (avg. pooling)", "With ours"), names):
+            v = np.array([100 * r.metrics[split]["top1"] for r in runs[name]])
+            col[row] = mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+        out[f"Ours: {backbone}"] = col
+    for net, (without, with_) in PAPER_TABLE6.items():
+        out[f"Paper: {net}"] = dict(zip(out[next(iter(out))], (without, with_)))
+    return pd.DataFrame(out)

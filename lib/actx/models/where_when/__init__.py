@@ -32,6 +32,12 @@ from .regularisers import UNIMODAL_VARIANTS, contrast, total_variation, unimodal
 # notebook 13. The clip's action window (29-38 frames on the default benchmark) then has 8-10 stored steps.
 TIME_STRIDE = 4
 FEATURES = {"time_stride": TIME_STRIDE, "time_pool": "middle"}
+# 003 Table 6 compares the model with average pooling on several base networks (ResNet-50/101/152). The course
+# has one set of offline 2D ImageNet weights, EfficientNet-Lite0's; its second "base network" is the same network
+# cut after the stride-16 stage (actx.backbones.EfficientNetLite0S16: 11 of 16 blocks, 112 channels, a twice finer
+# grid), on the same frames.
+S16_BACKBONE = "efficientnet_lite0_s16"
+S16_FEATURES = {**FEATURES, "backbone": S16_BACKBONE}
 
 # n = T, the frames sampled uniformly per clip. The paper: 25 (HMDB51, UCF101), 15 (Moments in Time, 5 fps x 3 s).
 # Ours: 8, about every stored step of a default-profile action window (8-10 steps at TIME_STRIDE 4), and the
@@ -123,5 +129,5 @@ def fit(head: nn.Module, objective, train_set, settings, out, **kwargs):
 
 
 __all__ = ["ConvLSTMCell", "WhereWhenHead", "sample_steps", "total_variation", "contrast", "unimodality",
-           "UNIMODAL_VARIANTS", "PARAMS", "WHY", "PAPER_SIZES", "FEATURES", "TIME_STRIDE", "FRAMES", "build_head",
-           "build_objective", "objective", "fit", "schedule", "EVAL_EVERY"]
+           "UNIMODAL_VARIANTS", "PARAMS", "WHY", "PAPER_SIZES", "FEATURES", "S16_FEATURES", "S16_BACKBONE",
+           "TIME_STRIDE", "FRAMES", "build_head", "build_objective", "objective", "fit", "schedule", "EVAL_EVERY"]
