@@ -10,6 +10,7 @@ on why for every value in ``WHY``); what several methods share lives in shared m
 - :mod:`.eep`          :class:`EEP`, :class:`EEPHead`: Eigen Evolution Pooling (ActX Table 2)
 - :mod:`.where_when`   :class:`WhereWhenHead`: spatial mask, temporal attention and a ConvLSTM (paper 003)
 - :mod:`.soft_attention_lstm`  Sharma et al. 2015's soft-attention LSTM (003 Table 1, "Visual attention")
+- :mod:`.finetune3d`   the HACS-30 backbone: the inflated EfficientNet's top, fine-tuned (000 Table 3)
 - :mod:`.pooling`      mask-aware pooling and uniform maps; :mod:`.classify` L_class and the classification objective;
   :mod:`.roi`          ROI-align (k-Region-I3D, ACRN)
 
@@ -25,7 +26,7 @@ from actx.models.classify import classification_loss, classification_objective
 from actx.models.eep import EEP, EEP_K, EEP_LENGTH, EEPHead, resample
 from actx.models.pooling import masked_average, spatial_average_sequence, uniform_maps
 from actx.models.roi import roi_align
-from actx.models import soft_attention_lstm, where_when  # noqa: E402 (packages, used by the registry)
+from actx.models import finetune3d, soft_attention_lstm, where_when  # noqa: E402 (packages, used by the registry)
 
 __all__ = [
     "ACF_DIM", "ACFHead", "ActXHead", "AttentionalPoolingHead", "AvgPoolHead", "DENSE_THETA", "EEP",
