@@ -42,7 +42,7 @@ REQUIRED_PARAMETERS = ("PROFILE", "DATA_ROOT", "DEVICE")
 # the others 0.5-1.5 min each, not recorded one by one), scaled by 10 / 14.5. 01 renders the benchmark; 00 only
 # reads the configuration.
 BUDGETS: dict[str, float] = {"00": 15, "01": 75, "02": 330, "03": 30, "04": 30, "05": 30, "06": 30,
-                             "07": 20, "08": 20, "09": 20, "13": 480}
+                             "07": 20, "08": 20, "09": 20, "13": 480, "15": 420, "16": 120}
 # Warn when a chapter takes more than this many times its budget: 50 % over, a margin wide enough for a laptop
 # with other programs running, narrow enough to catch a chapter that went back to computing what it should load.
 OVERRUN = 1.5
