@@ -96,6 +96,7 @@ def test_default_profile_uses_the_budget_table(fake_course, monkeypatch):
 def test_budget_table_covers_todays_chapters_within_ten_minutes():
     assert set(course.BUDGETS) >= {f"{i:02d}" for i in range(10)}
     assert sum(course.BUDGETS[f"{i:02d}"] for i in range(10)) <= 600
+    assert course.BUDGETS["15"] + course.BUDGETS["16"] <= 600  # issue 16: both settings add at most 10 minutes
 
 
 def test_a_failed_notebook_keeps_the_rows_before_it(fake_course, monkeypatch):

@@ -290,14 +290,44 @@ def test_results_table_gives_mean_and_std_over_seeds(tmp_path, bench):
     assert row["seeds"] == 2 and row["params"] == runs[0].params
 
 
-def test_unknown_method_and_still_pairs_are_refused(tmp_path, bench):
+def test_unknown_method_and_still_pairs_on_video_maps_are_refused(tmp_path, bench):
     with pytest.raises(KeyError, match="known"):
         E.get_method("nope")
     with pytest.raises(ValueError, match="conjugates must be one of"):
-        _run(_cfg(tmp_path), bench, "actx", conjugates="still")
-    stills = bench["pairs"].assign(kind="still")
-    with pytest.raises(ValueError, match="still"):
+        _run(_cfg(tmp_path), bench, "actx", conjugates="bogus")
+    stills = bench["pairs"].assign(kind="still")  # still pairs need one-step (image) maps
+    with pytest.raises(ValueError, match="one-step"):
         E.WindowSamples(bench["store"], bench["records"]["train"], CLASSES, "rgb", stills)
+
+
+def test_still_pairs_read_one_step_maps_of_the_image_and_its_conjugate(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    store.begin("rgb", {"test": 1})
+    rng = np.random.default_rng(0)
+    maps = {i: rng.random((D, 1, H, W)).astype(np.float16) for i in ("s0", "s0~a", "s1")}
+    for i, m in maps.items():
+        store.put(i, "rgb", m, 1)
+    store.consolidate(verify=False)
+    store.refresh()
+    recs = [Record(video=f"{i}.png", labels=("a",) if i == "s0" else ("a", "b"), id=i, split="train",
+                   extra={"frames": 1, "action_frames": (0, 1)}) for i in ("s0", "s1")]
+    pairs = pd.DataFrame([dict(sample_id="s0", sample_split="train", label="a", sample_start=0, sample_end=1,
+                               conjugate_id="s0~a", conjugate_split="train", conjugate_start=0, conjugate_end=1,
+                               kind="still", side="", action_overlap=0.0, similarity=float("nan"),
+                               conjugate_path="s0~a.png")])
+    ds = E.WindowSamples(store, recs, CLASSES, "rgb", pairs)
+    item = ds[0]
+    assert torch.equal(item["f"], torch.from_numpy(maps["s0"])) and torch.equal(item["cf"], torch.from_numpy(maps["s0~a"]))
+    assert ds[1]["cf"].shape == (D, 0, H, W)  # no conjugate row: classification only
+    assert ds.labels[1].tolist() == [1.0, 1.0, 0.0]  # multi-label stills
+
+
+def test_runs_on_another_data_set_get_their_own_folder(tmp_path):
+    cfg = actx.config.make_config("ci", tmp_path)
+    other = cfg.replace(dataset__name="synthetic_hacs30")
+    assert E.run_dir(cfg, "actx", "rgb", 0, "neighbour").parent.parent.parent.name == "runs"
+    assert E.run_dir(other, "actx", "rgb", 0, "neighbour").parts[-5:] == (
+        "runs", "synthetic_hacs30", "rgb", "actx-neighbour", "seed0")
 
 
 def test_voxel_norm_scale_gives_training_voxels_unit_mean_norm(bench):

@@ -47,7 +47,7 @@ BUDGETS: dict[str, float] = {"00": 15, "01": 75, "02": 330, "03": 30, "04": 30, 
                              "07": 20, "08": 20, "09": 20, "10": 300,
                              # ACRN (11-12): estimates for a quiet machine from runs timed at load 10-14
                              # (README, Measured): stride-16 key-frame maps, 8 training runs; dense maps, video-AP
-                             "11": 600, "12": 150, "13": 480}
+                             "11": 600, "12": 150, "13": 480, "15": 420, "16": 120}
 # Warn when a chapter takes more than this many times its budget: 50 % over, a margin wide enough for a laptop
 # with other programs running, narrow enough to catch a chapter that went back to computing what it should load.
 OVERRUN = 1.5

@@ -54,6 +54,7 @@ import torch.nn as nn
 from actx import models
 from actx.models import acrn
 from actx.models.classify import classification_objective
+from actx.train.spatial import spatial_crop_fit
 
 
 # The embedded benchmark gives every clip exactly one action: softmax cross-entropy lets the classes compete
@@ -264,6 +265,15 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            features=models.where_when.S16_FEATURES),
     Method("where_when_s16", "Where and when (ours, Lite0 stride-16 trunk)", models.where_when,
            features=models.where_when.S16_FEATURES, fit=models.where_when.fit),
+    # HACS-30 (000 Table 3, 001 section 2.4): the inflated 3D backbone fine-tuned on the cached output of its
+    # frozen part (stride 4 in time); the attention heads then run as the rows above on its fine-tuned maps
+    # (actx.experiments.hacs30).
+    Method("hacs_backbone", "Backbone (inflated EfficientNet-Lite0, fine-tuned)", models.finetune3d,
+           features=models.finetune3d.FEATURES, fit=models.finetune3d.fit),
+    # VOC still images (001 section 1): one-step maps, random 8 x 8 crops of the map in training
+    # (actx.experiments.stills); the baseline averages the same features.
+    Method("still_avgpool", "Avg. pooling (baseline)", models.avgpool, fit=spatial_crop_fit),
+    Method("still_actx", "ActX (T = 1)", models.actx, conjugates=True, fit=spatial_crop_fit),
 )}
 
 

@@ -51,7 +51,7 @@ from actx.train.loop import FINAL, METRICS
 
 from .methods import Method, count_parameters, get_method, uses_conjugates
 from .normalise import feature_transform, normalisation_recipe
-from .samples import VIDEO_KINDS, WindowSamples
+from .samples import MAP_KINDS, VIDEO_KINDS, WindowSamples
 from .scoring import class_ap, probabilities, split_metrics
 
 RUNS = "runs"
@@ -137,11 +137,16 @@ def _jsonable(value: Any) -> Any:
 
 def run_dir(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: str = "thread",
             params: Mapping[str, Any] | None = None) -> Path:
-    """Where a run lives: cfg.cache / "runs" / <stream> / <method>[-<conjugates>][-<params>] / seed<k>."""
+    """Where a run lives: cfg.cache / "runs" / <stream> / <method>[-<conjugates>][-<params>] / seed<k>; runs on
+    another data set than the embedded benchmark (``cfg.dataset["name"]``) under cfg.cache / "runs" / <name> /
+    <stream> / ..., so that the same method on two data sets never shares a folder."""
     spec = get_method(method)
     name = f"{method}-{conjugates}" if uses_conjugates(spec) else method
     suffix = params_suffix(method, params)
-    return Path(cfg.cache) / RUNS / stream / (f"{name}-{suffix}" if suffix else name) / f"seed{int(seed)}"
+    root = Path(cfg.cache) / RUNS
+    if cfg.dataset["name"] != "synthetic":
+        root = root / str(cfg.dataset["name"])
+    return root / stream / (f"{name}-{suffix}" if suffix else name) / f"seed{int(seed)}"
 
 
 def eval_splits(cfg: Any) -> tuple[str, ...]:
@@ -351,7 +356,8 @@ def run(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: s
     method      a key of METHODS
     stream      "rgb" or "flow"
     conjugates  pairs-table kind for methods with conjugates: "thread" (ActX 4.1, default), "imperfect"
-                (4.2) or "neighbour" (4.3); ignored (and absent from the folder name) for the others
+                (4.2), "neighbour" (4.3) or "still" (001 section 1: one-step maps of inpainted stills, stored
+                under the conjugate's id); ignored (and absent from the folder name) for the others
     store       a FeatureStore (default: stage 02's, extracting what is missing, with the method's features)
     records     {"train", "val", <eval splits>: records} (default: benchmark_splits(cfg)); without "val", the
                 validation share is held out of the given "train" here
@@ -361,9 +367,9 @@ def run(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: s
     Raises RunMismatch when the folder holds a finished run made with another recipe.
     """
     spec = get_method(method)
-    if uses_conjugates(spec) and conjugates not in VIDEO_KINDS:
-        raise ValueError(f"{method} trains with conjugate windows of video maps: conjugates must be one of "
-                         f"{VIDEO_KINDS}, got {conjugates!r}")
+    if uses_conjugates(spec) and conjugates not in MAP_KINDS:
+        raise ValueError(f"{method} trains with conjugate windows of stored maps: conjugates must be one of "
+                         f"{MAP_KINDS}, got {conjugates!r}")
     out = run_dir(cfg, method, stream, seed, conjugates, params)
     recipe = recipe_for(cfg, method, stream, seed, conjugates, store, params)
     if (out / RESULT).exists():  # a finished run of another recipe is an error, never silently loaded

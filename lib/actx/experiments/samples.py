@@ -33,6 +33,10 @@ from .inputs import INPUTS, check_inputs
 # Pairs-table kinds whose conjugates are windows of stored video maps. "still" conjugates are generated images
 # (VOC-style still-image experiment), which have no video feature map.
 VIDEO_KINDS = ("thread", "imperfect", "neighbour")
+# ... and the kinds WindowSamples reads: "still" rows too, once the still conjugates' maps are in the store (the
+# VOC chapter, actx.experiments.stills, stores each as a one-step map under the row's conjugate_id). A still's
+# window is its whole one-step map, whatever the frame columns say.
+MAP_KINDS = VIDEO_KINDS + ("still",)
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -102,9 +106,9 @@ class WindowSamples(Dataset):
     def _options(self, pairs: pd.DataFrame) -> list[list[tuple[tuple[int, int], str, tuple[int, int]]]]:
         """Per sample, its rows as (sample steps, conjugate id, conjugate steps), in table order."""
         pairs = pairs[pairs["sample_id"].isin(set(self.ids))]  # rows of other samples play no part
-        kinds = sorted(set(pairs["kind"]) - set(VIDEO_KINDS))
+        kinds = sorted(set(pairs["kind"]) - set(MAP_KINDS))
         if kinds:
-            raise ValueError(f"pairs of kind {kinds} have no video feature map (only {VIDEO_KINDS} do)")
+            raise ValueError(f"pairs of kind {kinds} have no stored feature map (only {MAP_KINDS} do)")
         absent = sorted({c for c in pairs["conjugate_id"] if not self.store.has(c, self.stream)})
         if absent:
             raise KeyError(f"{self.store.root}: conjugate clips without {self.stream!r} features, e.g. "
@@ -112,12 +116,22 @@ class WindowSamples(Dataset):
         rows: dict[str, list] = {}
         for row in pairs.itertuples(index=False):
             what = f"pair {row.sample_id} -> {row.conjugate_id}"
+            if row.kind == "still":  # one-step maps of an image and of its conjugate image
+                rows.setdefault(row.sample_id, []).append(
+                    (self._one_step(row.sample_id, what), row.conjugate_id, self._one_step(row.conjugate_id, what)))
+                continue
             sample = _frame_steps(row.sample_start, row.sample_end, self.time_stride,
                                   self._steps(row.sample_id), what)
             conj = _frame_steps(row.conjugate_start, row.conjugate_end, self.time_stride,
                                 self._steps(row.conjugate_id), what)
             rows.setdefault(row.sample_id, []).append((sample, row.conjugate_id, conj))
         return [rows.get(i, []) for i in self.ids]
+
+    def _one_step(self, clip_id: str, what: str) -> tuple[int, int]:
+        if self._steps(clip_id) != 1:
+            raise ValueError(f"{what}: still pairs need one-step (image) maps, {clip_id!r} has "
+                             f"{self._steps(clip_id)} steps in {self.store.root}")
+        return 0, 1
 
     def set_epoch(self, epoch: int) -> None:
         """Draw this epoch's conjugate choices (the training loop calls it before every epoch)."""

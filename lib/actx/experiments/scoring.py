@@ -31,10 +31,14 @@ def probabilities(logits: np.ndarray, multi_label: bool = False) -> np.ndarray:
 
 
 def split_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """{"mAP", "top1", "mean_class_acc"} of probabilities (N, C) against one-hot labels (N, C)."""
+    """{"mAP", "top1", "mean_class_acc"} of probabilities (N, C) against one-hot labels (N, C); for multi-hot
+    labels (a row with no label or several) only mAP is defined, the accuracies are NaN."""
     probs, labels = np.asarray(probs), np.asarray(labels)
     if probs.shape != labels.shape or probs.ndim != 2:
         raise ValueError(f"probabilities {probs.shape} and labels {labels.shape} must both be (N, C)")
+    if not bool((labels.sum(1) == 1).all()):  # multi-label rows (VOC stills): accuracies are undefined
+        return {"mAP": mean_average_precision(probs, labels), "top1": float("nan"),
+                "mean_class_acc": float("nan")}
     return {"mAP": mean_average_precision(probs, labels), "top1": top_k_accuracy(probs, labels, 1),
             "mean_class_acc": mean_class_accuracy(probs, labels)}
 

@@ -13,6 +13,7 @@ on why for every value in ``WHY``); what several methods share lives in shared m
 - :mod:`.posemask`     :class:`PoseMaskHead`: pose keypoints -> binary masks -> weighted pooling (PoseMask-I3D)
 - :mod:`.kregion`      :class:`KRegionHead`: top-k proposals, ROI-align, averaged (k-Region-I3D)
 - :mod:`.acrn`         ACRN (paper 002): Base-Model, Resize+Concat, Santoro et al., ACRN on key frames (detection)
+- :mod:`.finetune3d`   the HACS-30 backbone: the inflated EfficientNet's top, fine-tuned (000 Table 3)
 - :mod:`.pooling`      mask-aware pooling and uniform maps; :mod:`.classify` L_class and the classification objective;
   :mod:`.roi`          ROI-align (k-Region-I3D, ACRN)
 
@@ -30,7 +31,7 @@ from actx.models.kregion import KRegionHead, region_weights
 from actx.models.posemask import PoseMaskHead, keypoint_heatmaps, pose_masks
 from actx.models.pooling import masked_average, spatial_average_sequence, uniform_maps
 from actx.models.roi import roi_align
-from actx.models import soft_attention_lstm, where_when  # noqa: E402 (packages, used by the registry)
+from actx.models import finetune3d, soft_attention_lstm, where_when  # noqa: E402 (packages, used by the registry)
 
 __all__ = [
     "ACF_DIM", "ACFHead", "ActXHead", "AttentionalPoolingHead", "AvgPoolHead", "DENSE_THETA", "EEP",
