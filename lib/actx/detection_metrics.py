@@ -112,24 +112,31 @@ def ava_frame_map(det, gt, iou: float = FRAME_IOU, excluded: Iterable[tuple[Any,
     return {"per_class": per_class, "mAP": float(np.mean(aps))}
 
 
-def _table(df, columns: Sequence[str], name: str):
-    """A copy of ``df`` with ``columns`` only, keys normalised: video as str, frame as int; values checked."""
+def checked_table(df, columns: Sequence[str], name: str, fn: str):
+    """A copy of ``df`` with ``columns`` only, boxes and scores as finite floats (a ValueError naming ``fn``,
+    the table and the row otherwise) and video as str. Shared by the frame and tube metrics."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"ava_frame_map: {name} lacks columns {missing}; it needs {list(columns)}")
+        raise ValueError(f"{fn}: {name} lacks columns {missing}; it needs {list(columns)}")
     out = df.loc[:, list(columns)].reset_index(drop=True)
     numeric = [c for c in columns if c in BOX_COLUMNS or c == "score"]
     values = out[numeric].to_numpy(dtype=np.float64)
     if not np.isfinite(values).all():
         row = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
-        raise ValueError(f"ava_frame_map: {name} row {row} has a NaN or infinite box or score")
+        raise ValueError(f"{fn}: {name} row {row} has a NaN or infinite box or score")
+    out[numeric] = values
+    out["video"] = out["video"].astype(str)
+    return out
+
+
+def _table(df, columns: Sequence[str], name: str):
+    """:func:`checked_table`, with frames as whole numbers (AVA key frames are whole seconds) made int."""
+    out = checked_table(df, columns, name, "ava_frame_map")
     frames = out["frame"].to_numpy(dtype=np.float64)
     if not (np.isfinite(frames) & (frames == np.round(frames))).all():
         raise ValueError(f"ava_frame_map: {name} frames must be whole numbers (AVA key frames are whole "
                          "seconds)")
-    out[numeric] = values
     out["frame"] = frames.astype(np.int64)
-    out["video"] = out["video"].astype(str)
     return out
 
 

@@ -36,7 +36,8 @@ from typing import Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from .detection_metrics import BOX_COLUMNS, DET_COLUMNS, FRAME_IOU, GT_COLUMNS, box_iou, voc_average_precision
+from .detection_metrics import (BOX_COLUMNS, DET_COLUMNS, FRAME_IOU, GT_COLUMNS, box_iou, checked_table,
+                                voc_average_precision)
 
 # The weight of the overlap term in the linking score (Gkioxari and Malik 2015, Eq. 3: lambda = 1, the score and
 # the IoU of consecutive boxes count alike).
@@ -72,20 +73,6 @@ class Tube:
     def span(self) -> tuple[int, int]:
         """First and last frame (inclusive)."""
         return int(self.frames[0]), int(self.frames[-1])
-
-
-def _check(df: pd.DataFrame, columns: Sequence[str], name: str, fn: str) -> pd.DataFrame:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{fn}: {name} lacks columns {missing}; it needs {list(columns)}")
-    out = df.loc[:, list(columns)].reset_index(drop=True)
-    numeric = [c for c in columns if c in BOX_COLUMNS or c == "score"]
-    values = out[numeric].to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        row = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
-        raise ValueError(f"{fn}: {name} row {row} has a NaN or infinite box or score")
-    out["video"] = out["video"].astype(str)
-    return out
 
 
 def _labels(gt_labels, classes) -> list:
@@ -138,8 +125,8 @@ def frame_ap(det: pd.DataFrame, gt: pd.DataFrame, iou: float = FRAME_IOU,
     """
     if not 0 < iou <= 1:
         raise ValueError(f"frame_ap: iou must lie in (0, 1], got {iou!r}")
-    det = _check(det, DET_COLUMNS, "det", "frame_ap")
-    gt = _check(gt, GT_COLUMNS, "gt", "frame_ap")
+    det = checked_table(det, DET_COLUMNS, "det", "frame_ap")
+    gt = checked_table(gt, GT_COLUMNS, "gt", "frame_ap")
     per_class = {}
     for c in _labels(gt["label"], classes):
         g, d = gt[gt["label"] == c], det[det["label"] == c]
@@ -200,7 +187,7 @@ def link_tubes(frame_detections: pd.DataFrame, classes: Sequence[Hashable] | Non
     boxes' scores. Its boxes are removed and the next tube is linked, up to ``tubes_per_class`` tubes.
     Returns the tubes (Tube with score).
     """
-    det = _check(frame_detections, DET_COLUMNS, "frame_detections", "link_tubes")
+    det = checked_table(frame_detections, DET_COLUMNS, "frame_detections", "link_tubes")
     det["frame"] = det["frame"].astype(np.int64)
     wanted = None if classes is None else set(classes)
     tubes = []
