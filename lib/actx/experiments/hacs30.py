@@ -265,9 +265,19 @@ def run_head(cfg: Any, method: str, records: Mapping[str, ClipSet], seed: int = 
 def choose_head_lr(cfg: Any, method: str, records: Mapping[str, ClipSet], progress: bool = True
                    ) -> tuple[float, pd.Series]:
     """The learning rate of HEAD_LR_GRID with the best val mAP of ``method`` (seed 0; ties: the smaller), and
-    the val mAP of every value. The runs are cached, so the chosen one is reused as the seed-0 run."""
-    val = pd.Series({lr: run_head(cfg, method, records, 0, progress, head_lr=lr).metrics[VAL_SPLIT]["mAP"]
-                     for lr in HEAD_LR_GRID}, name=method)
+    the val mAP of every value (NaN for a value whose training diverged: it is never chosen). The runs are
+    cached, so the chosen one is reused as the seed-0 run."""
+    from actx.train import TrainingDiverged
+
+    val = {}
+    for lr in HEAD_LR_GRID:
+        try:
+            val[lr] = run_head(cfg, method, records, 0, progress, head_lr=lr).metrics[VAL_SPLIT]["mAP"]
+        except TrainingDiverged:
+            val[lr] = float("nan")
+    val = pd.Series(val, name=method)
+    if val.isna().all():
+        raise RuntimeError(f"{method}: training diverged at every learning rate of {HEAD_LR_GRID}")
     return float(val.idxmax()), val
 
 
