@@ -113,14 +113,18 @@ class EfficientNetLite0(nn.Module):
         self._dropout = nn.Dropout(DROPOUT)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
-    def blocks_output(self, x: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
-        """x (B, C, H, W) -> the output of the stem and the first ``blocks`` MBConv blocks (None: all 16,
-        (B, 320, ceil(H/32), ceil(W/32)))."""
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) checked, normalised and through the stem: (B, 32, H/2, W/2)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if self.normalize_rgb:
             x = x * 2.0 - 1.0  # [0, 1] -> [-1, 1]: x255 / 127.5 - 1, the weights' training normalisation
-        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        return F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+
+    def blocks_output(self, x: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
+        """x (B, C, H, W) -> the output of the stem and the first ``blocks`` MBConv blocks (None: all 16,
+        (B, 320, ceil(H/32), ceil(W/32)))."""
+        x = self._stem(x)
         for block in self._blocks[:blocks]:
             x = block(x)  # ... (B, 320, H/32, W/32)
         return x
@@ -133,9 +137,7 @@ class EfficientNetLite0(nn.Module):
         """The maps at the end of ``stages`` (1..7), keyed by stage: e.g. stage 3 (B, 40, H/8, W/8) and stage 5
         (B, 112, H/16, W/16), the stride-16 stage where ACRN's trunk is split (002 section 3.1). Runs only the
         blocks up to the last stage asked for."""
-        if self.normalize_rgb:
-            x = x * 2.0 - 1.0
-        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        x = self._stem(x)  # (B, 32, H/2, W/2)
         out, last = {}, STAGE_ENDS[max(stages) - 1]
         ends = {STAGE_ENDS[s - 1]: s for s in stages}
         for i, block in enumerate(self._blocks[: last + 1]):
@@ -156,7 +158,7 @@ class EfficientNetLite0(nn.Module):
 
 
 # The stride-16 stages (80 and 112 channels) end after block 1 + 2 + 2 + 3 + 3 = 11 of BLOCKS' 16.
-S16_BLOCKS = sum(r for *_, r in BLOCKS[:5])
+S16_BLOCKS = STAGE_ENDS[4] + 1
 S16_CHANNELS = BLOCKS[4][3]
 
 
