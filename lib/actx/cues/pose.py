@@ -57,7 +57,9 @@ class KeypointSource(Protocol):
 
 def key_frames(steps: Sequence[int], time_stride: int, n_frames: int) -> np.ndarray:
     """(len(steps),) the key frame of each feature step: its middle frame, clipped to the video."""
-    return np.minimum(np.asarray(steps, np.int64) * time_stride + time_stride // 2, n_frames - 1)
+    from actx.features import step_frames
+
+    return step_frames(np.asarray(steps, np.int64), time_stride, n_frames)
 
 
 def pose_steps(record: Any, steps: int, time_stride: int) -> np.ndarray:

@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from actx.features import step_frames
+
 Provider = Callable[[Any, int, int], np.ndarray]
 
 
@@ -34,16 +36,11 @@ def _annotation(record: Any) -> dict[str, np.ndarray]:
     return load_annotation(record)
 
 
-def _step_frames(steps: int, time_stride: int, frames: int) -> np.ndarray:
-    """(steps,) the middle frame of every feature step, clipped to the video."""
-    return np.minimum(np.arange(steps) * time_stride + time_stride // 2, frames - 1)
-
-
 def actor_boxes(record: Any, steps: int, time_stride: int) -> np.ndarray:
     """(T, A, 4) xyxy boxes of the acting people at each step, in fractions of the frame (0 outside it)."""
     ann = _annotation(record)
     _, h, w = ann["actor_mask"].shape
-    boxes = ann["actor_boxes"][_step_frames(steps, time_stride, len(ann["actor_mask"]))]  # (T, A, 4) pixels
+    boxes = ann["actor_boxes"][step_frames(steps, time_stride, len(ann["actor_mask"]))]  # (T, A, 4) pixels
     return np.nan_to_num(boxes / np.array([w, h, w, h], np.float32), nan=0.0).astype(np.float32)
 
 
@@ -51,7 +48,7 @@ def keypoints(record: Any, steps: int, time_stride: int) -> np.ndarray:
     """(T, P, K, 3) keypoints (x, y as fractions of the frame, visible 0/1) of every person, actors first."""
     ann = _annotation(record)
     _, h, w = ann["actor_mask"].shape
-    kp = ann["keypoints"][_step_frames(steps, time_stride, len(ann["actor_mask"]))].astype(np.float32)
+    kp = ann["keypoints"][step_frames(steps, time_stride, len(ann["actor_mask"]))].astype(np.float32)
     kp[..., 0] /= w
     kp[..., 1] /= h
     return np.nan_to_num(kp, nan=0.0)
@@ -63,7 +60,7 @@ def actor_keypoints(record: Any, steps: int, time_stride: int) -> np.ndarray:
     from actx.cues import OracleKeypoints
 
     _annotation(record)  # a clear error for a record without annotation
-    return OracleKeypoints(actors_only=True)(record, _step_frames(steps, time_stride, int(record.extra["frames"])))
+    return OracleKeypoints(actors_only=True)(record, step_frames(steps, time_stride, int(record.extra["frames"])))
 
 
 _POSE = None  # one mediapipe model per process, made on first use

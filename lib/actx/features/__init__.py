@@ -9,13 +9,13 @@
 Command line (also under ``torchrun``): ``python -m actx.features --help``.
 """
 
-from .extract import (BATCH_FRAMES, TIME_POOLS, TIME_STRIDE, middle_frames, ExtractSummary, encode_clip, ensure_features, extract,
+from .extract import (BATCH_FRAMES, TIME_POOLS, TIME_STRIDE, middle_frames, step_frames, ExtractSummary, encode_clip, ensure_features, extract,
                       load_backbone, pool_time, prepare_backbone, steps_for, store_root)
 from .flow import FLOW_BOUND, compute_flow, flow_to_rgb, raw_flow, scale_flow
 from .reader import FeatureDataset, Window, frames_to_steps
 from .store import FeatureStore
 
-__all__ = ["BATCH_FRAMES", "TIME_POOLS", "TIME_STRIDE", "middle_frames", "ExtractSummary", "encode_clip", "ensure_features", "extract",
+__all__ = ["BATCH_FRAMES", "TIME_POOLS", "TIME_STRIDE", "middle_frames", "step_frames", "ExtractSummary", "encode_clip", "ensure_features", "extract",
            "load_backbone", "pool_time", "prepare_backbone", "steps_for", "store_root", "FLOW_BOUND",
            "compute_flow", "flow_to_rgb", "raw_flow", "scale_flow", "FeatureDataset", "Window", "frames_to_steps",
            "FeatureStore"]

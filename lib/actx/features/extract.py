@@ -97,10 +97,17 @@ def pool_time(maps: torch.Tensor, stride: int = TIME_STRIDE) -> torch.Tensor:
     return torch.cat(groups).permute(1, 0, 2, 3)  # (D, ceil(T/stride), h, w)
 
 
+def step_frames(steps, stride: int, frames: int) -> np.ndarray:
+    """The middle frame of feature steps, clipped to the clip: min(t * stride + stride // 2, frames - 1).
+    ``steps``: a count (steps 0 .. steps - 1) or a sequence of step indices. The one rule for "the frame of a step"
+    (``time_pool="middle"``, annotations read per step, pose and proposals computed per step)."""
+    index = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps, np.int64)
+    return np.minimum(index * stride + stride // 2, frames - 1)
+
+
 def middle_frames(frames: int, stride: int) -> np.ndarray:
-    """(ceil(frames / stride),) the middle frame of every group of ``stride`` frames, clipped to the clip:
-    min(t * stride + stride // 2, frames - 1) (``time_pool="middle"``)."""
-    return np.minimum(np.arange(steps_for(frames, stride)) * stride + stride // 2, frames - 1)
+    """(ceil(frames / stride),) the middle frame of every group of ``stride`` frames (:func:`step_frames`)."""
+    return step_frames(steps_for(frames, stride), stride, frames)
 
 
 def steps_for(frames: int, stride: int = TIME_STRIDE) -> int:
