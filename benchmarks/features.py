@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/features.py [--clips 12] [--frames 64] [--reps 5] [--streams rgb flow]
 
 Both are measured in the same run, alternating, on the default profile's frame size and batch size, with the same
-prepared backbone (EfficientNet-Lite0, BN folded, channels_last):
+prepared backbone (the profile's: EfficientNet-Lite0 at output stride 16 at default; BN folded, channels_last), every
+frame through it (frame sampling is measured by benchmarks/extraction_cost.py):
 
 - bare: ``model.forward_features`` on frames already decoded, converted to float and batched, in memory;
 - end to end: :func:`actx.features.extract` on the same clips as video files into a fresh store: decoding (and
@@ -29,10 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actx.backbones import efficientnet_lite0
 from actx.config import make_config
 from actx.data import Record
-from actx.features import compute_flow, extract, prepare_backbone
+from actx.features import compute_flow, extract, load_backbone, prepare_backbone
 from actx.features.extract import BATCH_FRAMES, default_workers
 from actx.video import read_video, write_video
 
@@ -84,7 +84,7 @@ def end_to_end_fps(records: list[Record], model: torch.nn.Module, stream: str, s
     root = work / f"store-{stream}"
     shutil.rmtree(root, ignore_errors=True)
     summary = extract(records, root, model, stream=stream, size=size, batch_frames=batch_frames, device="cpu",
-                      workers=workers, progress=False, backbone_id="efficientnet_lite0")
+                      workers=workers, progress=False, backbone_id=type(model).__name__)
     if summary.extracted != len(records):
         raise RuntimeError(f"benchmark extraction stored {summary.extracted} of {len(records)} clips: {summary}")
     return summary.fps
@@ -112,7 +112,7 @@ def main() -> None:
         work = Path(tmp)
         records = make_clips(work, args.clips, frames, size, int(cfg.data["fps"]))
         for stream in args.streams:
-            raw = efficientnet_lite0(pretrained=True, in_channels=3 if stream == "rgb" else 2)
+            raw = load_backbone(cfg.features["backbone"], stream)  # the profile's backbone
             model = prepare_backbone(raw, "cpu")  # the same preparation extract() applies
             chunks = inputs_in_memory(records, stream, size, batch_frames)
             bare_fps(model, chunks[:4])  # warm-up (oneDNN primitive caches)

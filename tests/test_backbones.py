@@ -245,7 +245,8 @@ def test_output_shapes_on_meta(name, x_shape, feat_shape, n_out):
 
 
 def test_registry_attributes_and_unknown_name():
-    expected = {"efficientnet_lite0": (1280, (1, 32)), "efficientnet_lite0_s16": (112, (1, 16)), "i3d": (1024, (8, 32)), "resnet50": (2048, (1, 32)),
+    expected = {"efficientnet_lite0": (1280, (1, 32)), "efficientnet_lite0_os16": (1280, (1, 16)),
+                "efficientnet_lite0_s16": (112, (1, 16)), "i3d": (1024, (8, 32)), "resnet50": (2048, (1, 32)),
                 "resnet101": (2048, (1, 32)), "densenet161": (2208, (1, 32)), "resnet3d34": (512, (16, 32))}
     assert set(BACKBONES) == set(expected)
     for name, (channels, stride) in expected.items():
@@ -391,3 +392,21 @@ def test_efficientnet_stages_split_and_rejoin():
         maps = model.forward_strides(x, (3, 5, 7))
         assert maps[3].shape == (1, 40, 8, 12) and maps[5].shape == (1, 112, 4, 6)
         torch.testing.assert_close(model.stage_blocks(6)(maps[5]), maps[7])
+
+
+def test_lite0_os16_keeps_the_weights_and_still_classifies():
+    """Output stride 16 by dilation (DeepLab): the same state dict, an 8x11 map at 128x176, and the ImageNet
+    classifier still right on the chelsea / coffee photographs at that stride."""
+    skdata = pytest.importorskip("skimage.data")
+    os16 = efficientnet.efficientnet_lite0_os16()
+    assert os16.stride == (1, 16) and os16.out_channels == 1280
+    f = os16.forward_features(torch.zeros(1, 3, 128, 176))
+    assert tuple(f.shape) == (1, 1280, 8, 11)
+    dilations = [b._depthwise_conv.dilation for b in os16._blocks]
+    assert dilations[:11] == [(1, 1)] * 11 and dilations[11] == (1, 1) and dilations[12:] == [(2, 2)] * 4
+    assert os16._blocks[11]._depthwise_conv.stride == (1, 1)
+    x = torch.cat([_imagenet_input(skdata.chelsea()), _imagenet_input(skdata.coffee())])
+    with torch.no_grad():
+        probs = os16(x).softmax(-1)
+    assert 281 <= int(probs[0].argmax()) <= 285 and probs[0, 281:286].sum() > 0.5
+    assert int(probs[1].argmax()) == 967 and probs[1, 967] > 0.5

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import actx.config
+from actx.features.geometry import backbone_geometry
 import actx.experiments as E
 from actx.conjugates import thread_conjugates
 from actx.data import ClipSet, Record
@@ -28,11 +29,13 @@ SPLITS = {"train": 4, "test": 2, "test_shifted": 2}  # threads per class
 
 def _record(root, split: str, c: int, j: int, rng) -> Record:
     """A thread of class c; the action spans frames [8, 24) except every 4th training thread, whose action
-    fills the clip (no pre/post window: no conjugate). Its actor covers exactly map cell (0, 0)."""
+    fills the clip (no pre/post window: no conjugate). Its actor covers exactly map cell (0, 0)'s footprint (the
+    ci backbone's real padding puts its centre at pixel 31: rows and columns [0, 47))."""
     rid = f"{split}_{CLASSES[c]}_{j}"
     action = (0, FRAMES) if split == "train" and j % 4 == 3 else (8, 24)
     mask = np.zeros((FRAMES, MASK_H, MASK_W), bool)
-    mask[:, :32, :32] = True
+    (_, r1), (_, c1) = (axis[0] for axis in backbone_geometry("efficientnet_lite0", (MASK_H, MASK_W)).bounds())
+    mask[:, :r1, :c1] = True
     ann = root / "ann" / f"{rid}.npz"
     ann.parent.mkdir(parents=True, exist_ok=True)
     np.savez(ann, actor_mask_packed=np.packbits(mask, axis=-1), mask_shape=np.array(mask.shape, np.int32))
@@ -352,10 +355,11 @@ def test_paper_map_gives_reported_numbers_and_nan_for_the_rest():
     assert set(PAPER_MAP) == {"ActionThread", "Hollywood2"}
 
 
-def test_mean_pm_and_space_stride_format_and_scale():
+def test_mean_pm_and_map_cells_scale():
     assert E.mean_pm(12.345, 0.56) == "12.3 ± 0.6" and E.mean_pm(12.345, np.nan) == "12.3"
     assert E.mean_pm(np.nan, np.nan) == ""
     cfg = actx.config.make_config("ci", device="cpu")  # frames resized to 64 x 96 for the backbone
-    assert E.space_stride(cfg, 64) == E.SPACE_STRIDE and E.space_stride(cfg, 128) == 2 * E.SPACE_STRIDE
-    with pytest.raises(ValueError, match="whole number"):
-        E.space_stride(cfg, 63)  # 31.5 pixels per cell
+    at_input, doubled = E.map_cells(cfg, (64, 96)), E.map_cells(cfg, (128, 192))
+    assert at_input.cols.stride == 32 and doubled.cols.stride == 64
+    assert doubled.cols.centre(1) == pytest.approx(2 * at_input.cols.centre(1) + 0.5)  # pixel centres scale
+    assert doubled.bounds()[1][0] == (0, 95)

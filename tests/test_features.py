@@ -329,3 +329,56 @@ def test_torchrun_two_processes_match_one(clips, tmp_path):
         a, b = FeatureStore(tmp_path / "one").load(name, "rgb"), FeatureStore(tmp_path / "two").load(name, "rgb")
         assert np.array_equal(a, b)
     assert (tmp_path / "one" / "failures_rgb.csv").read_text() == (tmp_path / "two" / "failures_rgb.csv").read_text()
+
+
+# --- Frame sampling (k of every time_stride frames) -----------------------------------------------------------------
+def test_sampled_frames_spread_evenly_and_cover_partial_steps():
+    index, step = feat.sampled_frames(16, 8, 2)
+    assert index.tolist() == [2, 6, 10, 14] and step.tolist() == [0, 0, 1, 1]
+    assert feat.sampled_frames(16, 8, 1)[0].tolist() == feat.middle_frames(16, 8).tolist()  # k = 1: the middle
+    index, step = feat.sampled_frames(11, 8, 4)  # the last step has 3 frames: all of them, not 4
+    assert index.tolist() == [1, 3, 5, 7, 8, 9, 10] and step.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert feat.sampled_frames(9, 8, None)[0].tolist() == list(range(9))
+    with pytest.raises(ValueError, match=">= 1"):
+        feat.sampled_frames(9, 8, 0)
+
+
+def test_mean_by_step():
+    maps = torch.arange(5.0).reshape(1, 5, 1, 1)  # (D, N, h, w)
+    out = feat.mean_by_step(maps, torch.tensor([0, 0, 1, 1, 1]))
+    assert out.flatten().tolist() == [0.5, 3.0]
+
+
+def test_flow_at_sampled_frames_equals_the_full_flow_there():
+    clip = panning_clip(np.random.default_rng(5), 10)
+    full = feat.compute_flow(clip)  # (10, H, W, 2)
+    at = feat.compute_flow_at(clip, [0, 4, 9])
+    np.testing.assert_allclose(at, full[[0, 4, 9]], atol=1e-6)  # frame 9: the pair before it (repeat_last)
+    assert feat.compute_flow_at(clip[:1], [0]).max() == 0.0
+    with pytest.raises(ValueError, match="out of range"):
+        feat.compute_flow_at(clip, [10])
+
+
+@pytest.mark.parametrize("stream", ["rgb", "flow"])
+def test_extract_with_frame_sampling(clips, tmp_path, stream):
+    """k frames of 8: the same steps as the full store, each the mean of its sampled frames' maps; the store's
+    configuration records k; k = 8 is the full store itself."""
+    good = [r for r in clips if r.id != "broken"][:3]
+    run_extract(good, tmp_path / "full", stream)
+    run_extract(good, tmp_path / "k2", stream, frames_per_step=2)
+    run_extract(good, tmp_path / "k8", stream, frames_per_step=8)
+    full, k2, k8 = (FeatureStore(tmp_path / n) for n in ("full", "k2", "k8"))
+    assert k2.config(stream)["frames_per_step"] == 2 and "frames_per_step" not in k8.config(stream)
+    from actx.video import read_video
+
+    for r in good:
+        assert k2.load(r.id, stream).shape == full.load(r.id, stream).shape
+        np.testing.assert_array_equal(k8.load(r.id, stream), full.load(r.id, stream))
+    if stream == "rgb":  # by hand for one clip: TinyBackbone on the sampled frames, averaged per step
+        frames = read_video(good[1].video)
+        index, step = feat.sampled_frames(len(frames), 8, 2)
+        x = torch.from_numpy(frames[index]).permute(0, 3, 1, 2).float() / 255
+        want = feat.mean_by_step(TinyBackbone().forward_features(x).permute(1, 0, 2, 3), torch.from_numpy(step))
+        np.testing.assert_allclose(k2.load(good[1].id, stream), want.numpy(), atol=2e-3)
+    with pytest.raises(ValueError, match="time_pool 'mean'"):
+        run_extract(good, tmp_path / "bad", stream, frames_per_step=2, time_pool="middle")

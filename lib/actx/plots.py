@@ -143,28 +143,48 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
 
 
 # --- Maps of a head over the video (notebook 06) --------------------------------------------------------
-MAP_CELL = 32  # pixels per map cell at the backbone's input size (EfficientNet-Lite0, I3D Mixed_5c)
+MAP_CELL = 32  # pixels per map cell when no geometry is given (a plain stride-32 grid from the top-left corner)
 
 
-def upsample_map(m: np.ndarray, size: tuple[int, int], cell: int = MAP_CELL) -> np.ndarray:
+def upsample_map(m: np.ndarray, size: tuple[int, int], cell=MAP_CELL) -> np.ndarray:
     """An (h, w) map on the backbone's grid -> (H, W) float32 over the frame, bilinear between cell centres.
 
-    Cell (i, j) covers pixels [cell i, cell (i + 1)) x [cell j, cell (j + 1)) from the top-left corner ('same'
-    padding), so the grid is resized to (h cell, w cell) and cut to the frame (the last cells may be partial).
+    ``cell``: a :class:`actx.features.geometry.MapGeometry` (``actx.experiments.map_cells(cfg, (H, W))``): cell
+    (i, j) is drawn centred on the pixel the backbone's strides and padding centre it on, the values interpolated
+    between centres and held beyond the outer ones. An int: cells of that many pixels from the top-left corner
+    (the grid resized to (h cell, w cell) and cut to the frame).
     """
     m = np.asarray(m, np.float32)
     if m.ndim != 2:
         raise ValueError(f"upsample_map needs an (h, w) map, got shape {m.shape}")
     H, W = size
     h, w = m.shape
+    if not isinstance(cell, (int, np.integer)):
+        geometry = cell if tuple(cell.size) == (H, W) else cell.scaled_to(H, W)
+        if tuple(geometry.cells) != (h, w):
+            raise ValueError(f"a {h}x{w} map drawn with the geometry of a {geometry.cells} map")
+        return _interpolate(_interpolate(m, geometry.rows, H, 0), geometry.cols, W, 1)
     if h * cell < H or w * cell < W or (h - 1) * cell >= H or (w - 1) * cell >= W:
         raise ValueError(f"a {h}x{w} map of {cell}-pixel cells does not cover a {H}x{W} frame; pass the cell "
-                         "size that matches the frame (32 at the backbone's input size)")
+                         "size that matches the frame, or the maps' geometry (actx.experiments.map_cells)")
     big = cv2.resize(m, (w * cell, h * cell), interpolation=cv2.INTER_LINEAR)  # (h cell, w cell)
     return big[:H, :W]
 
 
-def heat_overlay(frame: np.ndarray, m: np.ndarray, vmin: float, vmax: float, cell: int = MAP_CELL,
+def _interpolate(m: np.ndarray, axis_geometry, n: int, axis: int) -> np.ndarray:
+    """Linear interpolation of ``m`` along ``axis`` from cell centres (axis_geometry) to ``n`` pixel centres."""
+    cells = m.shape[axis]
+    pos = np.clip((np.arange(n) - axis_geometry.offset) / axis_geometry.stride, 0, cells - 1)  # (n,) in cells
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, cells - 1)
+    frac = (pos - lo).astype(np.float32)
+    a, b = np.take(m, lo, axis=axis), np.take(m, hi, axis=axis)
+    shape = [1, 1]
+    shape[axis] = n
+    return a * (1 - frac.reshape(shape)) + b * frac.reshape(shape)
+
+
+def heat_overlay(frame: np.ndarray, m: np.ndarray, vmin: float, vmax: float, cell=MAP_CELL,
                  cmap: str = "magma", alpha: float = 0.6) -> np.ndarray:
     """``frame`` (H, W, 3) uint8 with the (h, w) map ``m`` upsampled over it in colour: (H, W, 3) uint8.
 
@@ -179,7 +199,7 @@ def heat_overlay(frame: np.ndarray, m: np.ndarray, vmin: float, vmax: float, cel
 
 
 def maps_over_frames(frames: np.ndarray, maps: dict[str, np.ndarray], time_stride: int = 8,
-                     cell: int = MAP_CELL, ranges: dict[str, tuple[float, float]] | None = None,
+                     cell=MAP_CELL, ranges: dict[str, tuple[float, float]] | None = None,
                      actor: np.ndarray | None = None, cmap: str = "magma", size: float = 1.5,
                      title: str = ""):
     """A grid of maps over the video: one row per map in ``maps`` ({name: (T', h, w)}), one column per step.
@@ -225,7 +245,7 @@ def maps_over_frames(frames: np.ndarray, maps: dict[str, np.ndarray], time_strid
 # --- Maps of several clips side by side (notebook 08, ActX Fig. 4) -----------------------------------------
 def maps_by_clip(frames: np.ndarray, maps: dict[str, np.ndarray], labels: Sequence[str] | None = None,
                  ranges: dict[str, tuple[float, float]] | None = None, actors: np.ndarray | None = None,
-                 cell: int = MAP_CELL, cmap: str = "magma", size: float = 1.5, title: str = ""):
+                 cell=MAP_CELL, cmap: str = "magma", size: float = 1.5, title: str = ""):
     """One row per clip: its frame, then every map of ``maps`` over it (the layout of ActX Fig. 4).
 
     frames (N, H, W, 3) uint8, one frame per clip; maps {name: (N, h, w)}, each clip's map at that frame's

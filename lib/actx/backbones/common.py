@@ -46,6 +46,8 @@ class _SamePadding:
     friendly to channels_last); strided convs pad per call, as SAME depends on the input size (asymmetric if
     even)."""
 
+    same_padding = True  # actx.features.geometry reads the padding from same_pad_amounts, not .padding
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1,
                  groups: int = 1, bias: bool = True):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation,
@@ -85,6 +87,19 @@ def max_pool3d_same(x: torch.Tensor, kernel: Sequence[int], stride: Sequence[int
     if any(pads):
         x = F.pad(x, pads, value=float("-inf"))
     return F.max_pool3d(x, kernel, stride)
+
+
+class MaxPool3dSame(nn.Module):
+    """:func:`max_pool3d_same` as a module (so that hooks, e.g. actx.features.geometry's, see it)."""
+
+    same_padding = True
+
+    def __init__(self, kernel_size: Sequence[int], stride: Sequence[int]):
+        super().__init__()
+        self.kernel_size, self.stride, self.dilation = tuple(kernel_size), tuple(stride), (1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return max_pool3d_same(x, self.kernel_size, self.stride)
 
 
 # --- Folding batch norm into the preceding convolution (inference speed) -----------------------------------

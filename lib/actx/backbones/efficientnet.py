@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from .common import Conv2dSame, empty_model, fuse_bn, load_checked, read_checkpoint
 
-__all__ = ["EfficientNetLite0", "efficientnet_lite0", "EfficientNetLite0S16", "efficientnet_lite0_s16", "fuse_bn",
+__all__ = ["EfficientNetLite0", "efficientnet_lite0", "EfficientNetLite0S16", "efficientnet_lite0_s16",
+           "EfficientNetLite0OS16", "efficientnet_lite0_os16", "fuse_bn",
            "pretrained_weights_path", "BLOCKS", "S16_BLOCKS", "STAGE_ENDS"]
 
 # (expand ratio, kernel, stride, out channels, repeats): EfficientNet-B0's table, which Lite0 keeps (width and
@@ -62,13 +63,13 @@ class MBConv(nn.Module):
 
     FUSE_PAIRS = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
 
-    def __init__(self, in_ch: int, out_ch: int, expand: int, kernel: int, stride: int):
+    def __init__(self, in_ch: int, out_ch: int, expand: int, kernel: int, stride: int, dilation: int = 1):
         super().__init__()
         mid = in_ch * expand
         if expand != 1:  # block 0 has no expansion, and no _expand_conv / _bn0 keys in the checkpoint
             self._expand_conv = nn.Conv2d(in_ch, mid, 1, bias=False)
             self._bn0 = _bn(mid)
-        self._depthwise_conv = Conv2dSame(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._depthwise_conv = Conv2dSame(mid, mid, kernel, stride=stride, dilation=dilation, groups=mid, bias=False)
         self._bn1 = _bn(mid)
         self._project_conv = nn.Conv2d(mid, out_ch, 1, bias=False)
         self._bn2 = _bn(out_ch)
@@ -96,16 +97,23 @@ class EfficientNetLite0(nn.Module):
     stride = (1, 32)  # (time, space): a per-frame 2D trunk
     is_3d = False  # input (B, C, H, W)
 
+    output_stride = 32  # 16: the last stride-2 stage dilated instead (EfficientNetLite0OS16)
+
     def __init__(self, in_channels: int = 3, num_classes: int = 1000):
         super().__init__()
         self.in_channels = in_channels
         self.normalize_rgb = in_channels == 3
         self._conv_stem = Conv2dSame(in_channels, STEM_CHANNELS, 3, stride=2, bias=False)
         self._bn0 = _bn(STEM_CHANNELS)
-        blocks, ch = [], STEM_CHANNELS
+        blocks, ch, reached, dilation = [], STEM_CHANNELS, 2, 1  # reached: the stride after the stem
         for expand, kernel, stride, out, repeats in BLOCKS:
+            first_dilation = dilation
+            if stride > 1 and reached * stride > self.output_stride:  # DeepLab's rule (Chen et al. 2017): this
+                stride, dilation = 1, dilation * stride  # stage's first block keeps the old dilation, the rest dilate
+            reached *= stride
             for r in range(repeats):  # only the first block of a stage strides
-                blocks.append(MBConv(ch, out, expand, kernel, stride if r == 0 else 1))
+                blocks.append(MBConv(ch, out, expand, kernel, stride if r == 0 else 1,
+                                     first_dilation if r == 0 else dilation))
                 ch = out
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(ch, HEAD_CHANNELS, 1, bias=False)
@@ -181,8 +189,26 @@ class EfficientNetLite0S16(EfficientNetLite0):
         return self.blocks_output(x, S16_BLOCKS)
 
 
+class EfficientNetLite0OS16(EfficientNetLite0):
+    """EfficientNet-Lite0 at output stride 16: the whole network (all 16 blocks and the 1280-channel head, the same
+    ImageNet weights, the same state dict) with its last stride-2 stage (stage 6) run at stride 1 and its 5x5
+    depthwise convolutions, and stage 7's, dilated by 2 (DeepLab's atrous rule, Chen et al. 2017: the first block
+    of the stage keeps dilation 1, the blocks after it see the finer grid with holes, so every kernel still spans
+    the same image extent as in the stride-32 network). ``forward_features``: (B, 1280, ceil(H/16), ceil(W/16)).
+
+    Why it exists: ActX works on I3D Mixed_5c maps of T x 8 x 11 cells (256x352 frames at stride 32, ActX
+    supplement 001 section 2.1). The default profile renders 128x176 frames; at stride 32 they give 4 x 6 cells,
+    the last column half padding, and the actor covers under two cells. Stride 16 gives the paper's 8 x 11 cells
+    on the same frames without rendering larger ones. Cost: stages 6-7 and the head run on four times the cells
+    (benchmarks/extraction_os16.py measures it side by side); that the ImageNet classifier still works at this
+    stride is checked in tests/test_backbones.py and notebook 02 (the chelsea / coffee photographs)."""
+
+    output_stride = 16
+    stride = (1, 16)  # (time, space)
+
+
 # efficientnet_lite0(trunk=...): which map forward_features gives
-_CLASSES = {"full": EfficientNetLite0, "s16": EfficientNetLite0S16}
+_CLASSES = {"full": EfficientNetLite0, "s16": EfficientNetLite0S16, "os16": EfficientNetLite0OS16}
 
 
 def pretrained_weights_path() -> str:
@@ -209,7 +235,9 @@ def efficientnet_lite0(pretrained: bool = True, in_channels: int = 3,
     in_channels  3 (RGB in [0, 1]) or another count, e.g. 2 for flow in [-1, 1]; with weights, the stem is
                  then initialised from the RGB stem by cross-modality averaging (TSN), the rest unchanged
     weights      path of a state dict in the same key format, loaded instead of the package's file
-    trunk        "full" (the 1280-channel map) or "s16" (:class:`EfficientNetLite0S16`, the stride-16 stage's map)
+    trunk        "full" (the 1280-channel map at stride 32), "os16" (:class:`EfficientNetLite0OS16`, the same map at
+                 stride 16, the last stride-2 stage dilated) or "s16" (:class:`EfficientNetLite0S16`, cut after the
+                 stride-16 stage: 112 channels)
     """
     if trunk not in _CLASSES:
         raise ValueError(f"trunk must be one of {sorted(_CLASSES)}, got {trunk!r}")
@@ -224,6 +252,13 @@ def efficientnet_lite0(pretrained: bool = True, in_channels: int = 3,
         state["_conv_stem.weight"] = _cross_modality_stem(state["_conv_stem.weight"], in_channels)
     model = empty_model(lambda: _CLASSES[trunk](in_channels=in_channels))
     return load_checked(model, state, source=f"EfficientNet-Lite0 weights {path}").eval()
+
+
+def efficientnet_lite0_os16(pretrained: bool = True, in_channels: int = 3,
+                            weights: str | os.PathLike | None = None) -> EfficientNetLite0OS16:
+    """:class:`EfficientNetLite0OS16` (the whole network at output stride 16, 1280 channels), with the same
+    weights and arguments as :func:`efficientnet_lite0`."""
+    return efficientnet_lite0(pretrained, in_channels, weights, trunk="os16")
 
 
 def efficientnet_lite0_s16(pretrained: bool = True, in_channels: int = 3,

@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import Conv3dSame, empty_model, load_checked, max_pool3d_same, read_checkpoint
+from .common import Conv3dSame, MaxPool3dSame, empty_model, load_checked, max_pool3d_same, read_checkpoint
 
 __all__ = ["InceptionI3d", "Unit3D", "InceptionModule", "load_i3d", "MIXED"]
 
@@ -127,6 +127,8 @@ class InceptionI3d(nn.Module):
         self.Conv3d_2c_3x3 = Unit3D(64, 192, kernel=(3, 3, 3))
         for name, (in_ch, widths) in MIXED.items():
             self.add_module(name, InceptionModule(in_ch, widths))
+        for name, (kernel, stride) in POOLS.items():  # no parameters: the checkpoints' keys are unchanged
+            self.add_module(name, MaxPool3dSame(kernel, stride))
         self.dropout = nn.Dropout(DROPOUT)
         self.logits = Unit3D(self.out_channels, num_classes, batch_norm=False, activation=None, bias=True)
 
@@ -137,7 +139,7 @@ class InceptionI3d(nn.Module):
         if self.normalize_rgb:
             x = x * 2.0 - 1.0  # RGB [0, 1] -> [-1, 1], the checkpoints' input range
         for name in ENDPOINTS:
-            x = max_pool3d_same(x, *POOLS[name]) if name in POOLS else getattr(self, name)(x)
+            x = getattr(self, name)(x)
         return x  # (B, 1024, T/8, H/32, W/32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

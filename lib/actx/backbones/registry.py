@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch.nn as nn
 
 from .densenet import densenet161
-from .efficientnet import efficientnet_lite0, efficientnet_lite0_s16
+from .efficientnet import efficientnet_lite0, efficientnet_lite0_os16, efficientnet_lite0_s16
 from .i3d import InceptionI3d, load_i3d
 from .resnet import resnet3d34, resnet50, resnet101
 
@@ -29,6 +29,7 @@ def _i3d(weights=None, **kw: Any) -> InceptionI3d:
 # name -> factory; every model also has .is_3d (True: input (B, C, T, H, W), False: per-frame (B, C, H, W))
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_lite0": efficientnet_lite0,  # kw: pretrained=True, in_channels=3, weights=None
+    "efficientnet_lite0_os16": efficientnet_lite0_os16,  # the whole network at output stride 16 (stage 6 dilated)
     "efficientnet_lite0_s16": efficientnet_lite0_s16,  # the same, cut after the stride-16 stage (112 channels)
     "i3d": _i3d,  # kw: weights=None (a checkpoint path), in_channels=3, num_classes
     "resnet50": resnet50,  # kw: weights=None, num_classes, in_channels

@@ -14,7 +14,7 @@ spread), tables (results_table).
 """
 
 from .fusion import late_fusion
-from .grounding import SPACE_STRIDE, actor_grids, frame_window, grounding, grounding_table, space_stride
+from .grounding import actor_grids, frame_window, grounding, grounding_table, map_cells
 from .judge import Difference, compare_seeds, judge
 from .methods import (METHODS, MULTI_LABEL, Method, count_parameters, get_method, optional_conjugates,
                       uses_conjugates)
@@ -30,9 +30,9 @@ from . import where_when  # paper 003's localisation experiments (spatial_locali
 
 __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "Difference", "compare_seeds", "frame_window", "judge", "EVAL_SPLITS", "FUSED", "INPUTS", "eval_splits", "method_config", "params_suffix", "probabilities", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
-    "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "SPACE_STRIDE", "Scale", "VIDEO_KINDS",
+    "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "Scale", "VIDEO_KINDS",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",
     "mean_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
-    "space_stride", "split_metrics", "stream_result", "uses_conjugates", "voxel_norm_scale",
+    "map_cells", "split_metrics", "stream_result", "uses_conjugates", "voxel_norm_scale",
 ]

@@ -3,7 +3,7 @@
 The papers could not measure this (their data sets have no actor masks); the embedded benchmark renders them.
 For every evaluated clip, the actor mask (``load_annotation(record)["actor_mask"]``, (T, H, W)) is cut to the
 action window the maps cover, put on the map grid (:func:`actx.metrics.mask_to_grid`: the fraction of each
-cell the actor covers) and scored with :func:`actx.metrics.grounding_metrics`: the share of S's mass on the
+cell's footprint the actor covers, the footprints from the backbone's real padding and stride, :func:`map_cells`) and scored with :func:`actx.metrics.grounding_metrics`: the share of S's mass on the
 actor, the pointing game, and the share of C's mass on the background. Heads without attention (average
 pooling, ACF, EEP on average pooling) return uniform maps, which score the chance level (the actor's area
 fraction); heads without a context map (attentional pooling) get NaN for the context metric.
@@ -15,26 +15,23 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from actx.features.geometry import MapGeometry, backbone_geometry
 from actx.metrics import grounding_metrics, mask_to_grid
 
 from .runner import RunResult
 
-# Spatial stride of the stored maps in pixels of the backbone's input: EfficientNet-Lite0's last map and I3D's
-# Mixed_5c both have stride 32 with "same" padding, so map cell j covers input pixels [32 j, 32 (j + 1)).
-SPACE_STRIDE = 32
-
-
-def space_stride(cfg: Any, mask_height: int) -> int:
-    """The map cell in pixels of frames (or masks) of height ``mask_height``: SPACE_STRIDE scaled by how the
-    frames are resized for the backbone (cfg.features["size"]); ValueError when that is not a whole number."""
-    size = cfg.features.get("size")
-    scale = 1.0 if not size else mask_height / float(size[0])
-    stride = SPACE_STRIDE * scale
-    if abs(stride - round(stride)) > 1e-6:
-        raise ValueError(f"actor masks of height {mask_height} and backbone input height {size[0]} give a "
-                         f"map stride of {stride:.3f} mask pixels, not a whole number; grounding needs masks "
-                         "at a size whose ratio to the backbone input, times 32, is an integer")
-    return int(round(stride))
+def map_cells(cfg: Any, frame_hw: tuple[int, int], cells: tuple[int, int] | None = None) -> MapGeometry:
+    """Where the stored maps' cells sit on frames (or masks) of ``frame_hw`` (H, W): the geometry of
+    cfg.features["backbone"] at its input size (cfg.features["size"]; the frames' own size when None), derived
+    from the backbone's real strides and "SAME" padding (:func:`actx.features.geometry.map_geometry`) and scaled
+    to these frames. ``cells``: the map's (h, w), checked against the backbone's. Its ``.bounds()`` are the cell
+    footprints grounding scores; pass it as ``cell=`` to the heat-map plots of :mod:`actx.plots`."""
+    size = tuple(cfg.features.get("size") or frame_hw)
+    geometry = backbone_geometry(str(cfg.features["backbone"]), size)
+    if cells is not None and tuple(cells) != geometry.cells:
+        raise ValueError(f"maps of {tuple(cells)} cells do not match {cfg.features['backbone']} at {size}, which "
+                         f"gives {geometry.cells}: were the maps extracted with another backbone or size?")
+    return geometry.scaled_to(*frame_hw)
 
 
 def frame_window(record: Any, start: int, end: int, size: tuple[int, int] | None = None
@@ -71,7 +68,8 @@ def actor_grids(cfg: Any, result: RunResult, split: str, records: Sequence[Any])
         actor = load_annotation(by_id[clip])["actor_mask"]  # (T_frames, H, W) bool
         a0, a1 = (int(v) for v in result.windows[split][i])
         steps = int(maps["mask"][i].sum())
-        grid = mask_to_grid(actor[a0:a1], (steps, h, w), stride, space_stride(cfg, actor.shape[1]))
+        bounds = map_cells(cfg, actor.shape[1:], (h, w)).bounds()
+        grid = mask_to_grid(actor[a0:a1], (steps, h, w), stride, bounds=bounds)
         out[i, :steps] = grid  # (T', h, w)
     return out
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .flow import FLOW_BOUND, METHODS, compute_flow
+from .flow import FLOW_BOUND, METHODS, compute_flow, compute_flow_at
 from .store import FeatureStore, config_hash
 
 STREAMS = ("rgb", "flow")
@@ -97,12 +97,45 @@ def pool_time(maps: torch.Tensor, stride: int = TIME_STRIDE) -> torch.Tensor:
     return torch.cat(groups).permute(1, 0, 2, 3)  # (D, ceil(T/stride), h, w)
 
 
+def mean_by_step(maps: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """(D, N, h, w) maps of N sampled frames and their steps (N,), non-decreasing from 0 -> (D, steps, h, w), the
+    mean of each step's frames."""
+    step = torch.as_tensor(step, dtype=torch.long)
+    steps = int(step.max()) + 1
+    total = maps.new_zeros(maps.shape[0], steps, *maps.shape[2:]).index_add_(1, step, maps)
+    count = torch.bincount(step, minlength=steps).to(maps.dtype)  # (steps,)
+    return total / count.reshape(1, -1, 1, 1)
+
+
 def step_frames(steps, stride: int, frames: int) -> np.ndarray:
     """The middle frame of feature steps, clipped to the clip: min(t * stride + stride // 2, frames - 1).
     ``steps``: a count (steps 0 .. steps - 1) or a sequence of step indices. The one rule for "the frame of a step"
     (``time_pool="middle"``, annotations read per step, pose and proposals computed per step)."""
     index = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps, np.int64)
     return np.minimum(index * stride + stride // 2, frames - 1)
+
+
+def sampled_frames(frames: int, stride: int = TIME_STRIDE, per_step: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Frame sampling for a 2D backbone: ``per_step`` (k) frames of every group of ``stride`` frames.
+
+    Returns (index, step): the sampled frames in order and the time step each belongs to. Group t spans frames
+    [t stride, min((t + 1) stride, frames)) of n_t frames and keeps the k frames at offsets floor((j + 1/2) n_t / k),
+    j < k (all n_t frames when n_t <= k): evenly spread, the middle one for k = 1 (the frame :func:`step_frames` names for a full
+    group). ``per_step`` None or >= stride keeps every frame. The step's map is the mean over its sampled frames,
+    so the stored map keeps Mixed_5c's layout at k / stride of the backbone's cost."""
+    if frames < 1 or stride < 1:
+        raise ValueError(f"sampled_frames needs frames >= 1 and stride >= 1, got {frames}, {stride}")
+    k = stride if per_step is None else int(per_step)
+    if k < 1:
+        raise ValueError(f"frames_per_step must be >= 1, got {per_step}")
+    index, step = [], []
+    for t in range(steps_for(frames, stride)):
+        n = min(stride, frames - t * stride)
+        offsets = range(n) if n <= k else [int((j + 0.5) * n / k) for j in range(k)]  # distinct: n / k > 1
+        index += [t * stride + o for o in offsets]
+        step += [t] * len(offsets)
+    return np.asarray(index, np.int64), np.asarray(step, np.int64)
 
 
 def middle_frames(frames: int, stride: int) -> np.ndarray:
@@ -224,13 +257,17 @@ class ClipFrames(Dataset):
     """Item i: the decoded frames of ``records[i]`` (RGB) or their optical flow (flow), computed in a worker.
 
     Returns {"i", "x": (T, H, W, 3) uint8 | (T, H, W, 2) float16 in [-1, 1], "frames": T}, or {"i", "error"}
-    when the video cannot be decoded (actx.video.VideoError) or has no frames.
+    when the video cannot be decoded (actx.video.VideoError) or has no frames. With ``frames_per_step`` k below
+    ``time_stride``, only the sampled frames (:func:`sampled_frames`; for flow, the fields leaving them) are
+    returned, N of them, with "step" (N,) the time step of each.
     """
 
     def __init__(self, records: Sequence[Any], stream: str = "rgb", size: tuple[int, int] | None = None,
-                 flow_method: str = "dis", flow_bound: float = FLOW_BOUND):
+                 flow_method: str = "dis", flow_bound: float = FLOW_BOUND, time_stride: int = TIME_STRIDE,
+                 frames_per_step: int | None = None):
         self.records, self.stream, self.size = records, stream, size
         self.flow_method, self.flow_bound = flow_method, flow_bound
+        self.time_stride, self.frames_per_step = time_stride, frames_per_step
 
     def __len__(self) -> int:
         return len(self.records)
@@ -245,6 +282,11 @@ class ClipFrames(Dataset):
             return {"i": i, "error": getattr(exc, "reason", None) or str(exc)}
         if len(frames) == 0:
             return {"i": i, "error": "no frames could be decoded"}
+        if self.frames_per_step is not None and self.frames_per_step < self.time_stride:  # k of every stride
+            index, step = sampled_frames(len(frames), self.time_stride, self.frames_per_step)
+            x = (compute_flow_at(frames, index, self.flow_method, self.flow_bound).astype(np.float16)
+                 if self.stream == "flow" else np.ascontiguousarray(frames[index]))
+            return {"i": i, "x": torch.from_numpy(x), "frames": len(frames), "step": torch.from_numpy(step)}
         if self.stream == "flow":
             flow = compute_flow(frames, self.flow_method, self.flow_bound)  # (T, H, W, 2) float32 in [-1, 1]
             return {"i": i, "x": torch.from_numpy(flow.astype(np.float16)), "frames": len(frames)}
@@ -271,14 +313,16 @@ def default_workers(device: str) -> int:
 # --- Extraction ---------------------------------------------------------------------------------------------------
 def extraction_config(backbone: str, stream: str, size: tuple[int, int] | None, time_stride: int,
                       flow_method: str, flow_bound: float, checkpoint: str | os.PathLike | None = None,
-                      time_pool: str = "mean") -> dict[str, Any]:
+                      time_pool: str = "mean", frames_per_step: int | None = None) -> dict[str, Any]:
     """The settings that determine the stored maps (and nothing else: not batch size, workers or device).
-    ``time_pool`` is recorded only when it is not "mean", so that the stores made before it existed keep their
-    configuration."""
+    ``time_pool`` is recorded only when it is not "mean", and ``frames_per_step`` only when it samples (below
+    ``time_stride``), so that the stores made before they existed keep their configuration."""
     config: dict[str, Any] = dict(version=EXTRACT_VERSION, backbone=backbone, stream=stream,
                                   size=list(size) if size else None, time_stride=int(time_stride))
     if time_pool != "mean":
         config["time_pool"] = time_pool
+    if frames_per_step is not None and int(frames_per_step) < int(time_stride):
+        config["frames_per_step"] = int(frames_per_step)
     if stream == "flow":
         config.update(flow=flow_method, flow_bound=float(flow_bound))
     if checkpoint is not None:
@@ -302,7 +346,8 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
             batch_frames: int = BATCH_FRAMES, device: str = "auto", workers: int | None = None,
             progress: bool = True, flow_method: str = "dis", flow_bound: float = FLOW_BOUND,
             checkpoint: str | os.PathLike | None = None, amp: bool | None = None, compile: bool = False,
-            backbone_id: str | None = None, time_pool: str = "mean") -> ExtractSummary:
+            backbone_id: str | None = None, time_pool: str = "mean",
+            frames_per_step: int | None = None) -> ExtractSummary:
     """Extract ``stream`` feature maps of every record into the store at ``store_root``; skip stored clips.
 
     records       sequence of records with ``.id`` (unique) and ``.video`` (path)
@@ -319,6 +364,8 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     compile       ``torch.compile`` the backbone (dynamic=False; about 40 s per input shape on a 2-core CPU)
     time_pool     "mean" (average each group of ``time_stride`` frames) or "middle" (keep the group's middle frame
                   only: :data:`TIME_POOLS`); 2D backbones only
+    frames_per_step  with time_pool "mean": average k sampled frames of each group (:func:`sampled_frames`;
+                  None: all of them); 2D backbones only
     returns       an :class:`ExtractSummary` (also printed when ``progress``)
     """
     from actx import runtime
@@ -332,13 +379,16 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
         raise ValueError(f"time_pool must be one of {TIME_POOLS}, got {time_pool!r}")
     if time_stride < 1 or batch_frames < 1:
         raise ValueError(f"time_stride and batch_frames must be >= 1, got {time_stride}, {batch_frames}")
+    sampling = frames_per_step is not None and int(frames_per_step) < int(time_stride)
+    if sampling and (time_pool != "mean" or int(frames_per_step) < 1):
+        raise ValueError(f"frames_per_step={frames_per_step} needs time_pool 'mean' and a value >= 1")
     _check_records(records)
     ctx = runtime.init(runtime.choose_device(device))  # joins the process group under torchrun
     rank, world, device = ctx.rank, ctx.world_size, str(ctx.device)
     is_module = isinstance(backbone, torch.nn.Module)
     name = backbone_id or (type(backbone).__name__ if is_module else str(backbone))
     config = extraction_config(name, stream, tuple(size) if size else None, time_stride, flow_method, flow_bound,
-                               checkpoint, time_pool)
+                               checkpoint, time_pool, frames_per_step)
     store = FeatureStore(store_root)
     if rank == 0:
         store.consolidate()  # fold in what an interrupted run wrote; drop unreadable entries
@@ -350,12 +400,13 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     if mine:
         model = backbone if is_module else load_backbone(str(backbone), stream, checkpoint)
         model = prepare_backbone(model, device, compile=compile)
-        if time_pool != "mean" and is_3d(model):
-            raise ValueError(f"time_pool={time_pool!r} picks frames for a 2D backbone; {name} is a clip model")
+        if (time_pool != "mean" or sampling) and is_3d(model):
+            raise ValueError(f"time_pool={time_pool!r} / frames_per_step={frames_per_step} pick frames for a 2D "
+                             f"backbone; {name} is a clip model")
         use_amp = (torch.device(device).type == "cuda") if amp is None else amp
         n_workers = default_workers(device) if workers is None else workers
         source = ClipFrames([records[i] for i in mine], stream, tuple(size) if size else None, flow_method,
-                            flow_bound)
+                            flow_bound, time_stride, int(frames_per_step) if sampling else None)
         loader = DataLoader(source, batch_size=None, shuffle=False, num_workers=n_workers,
                             pin_memory=torch.device(device).type == "cuda",
                             worker_init_fn=_worker_init if n_workers else None,
@@ -370,8 +421,12 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
                 x, stride = item["x"], time_stride
                 if time_pool == "middle":  # one frame per step: (ceil(T / stride), H, W, C)
                     x, stride = x[torch.from_numpy(middle_frames(len(x), time_stride))], 1
-                fmap = encode_clip(model, x, stream, stride, batch_frames, device, use_amp,
-                                   fixed_batch=compile)  # (D, T', h, w)
+                if "step" in item:  # sampled frames: per-frame maps, then the mean of each step's frames
+                    fmap = mean_by_step(encode_clip(model, x, stream, 1, batch_frames, device, use_amp,
+                                                    fixed_batch=compile), item["step"])  # (D, T', h, w)
+                else:
+                    fmap = encode_clip(model, x, stream, stride, batch_frames, device, use_amp,
+                                       fixed_batch=compile)  # (D, T', h, w)
                 store.put(record.id, stream, fmap.numpy().astype(np.float16), item["frames"], rank=rank)
                 done, frames = done + 1, frames + int(item["frames"])
             bar.update(1)
@@ -410,6 +465,8 @@ def store_root(cfg: Any) -> Path:
     blob = {"data": dict(cfg.data), "features": {k: f.get(k) for k in keys}, "version": EXTRACT_VERSION}
     if f.get("time_pool", "mean") != "mean":  # only then: the hashes of the stores made before it stay
         blob["features"]["time_pool"] = f["time_pool"]
+    if f.get("frames_per_step") is not None and int(f["frames_per_step"]) < int(f["time_stride"]):
+        blob["features"]["frames_per_step"] = int(f["frames_per_step"])  # likewise, only when it samples
     return Path(cfg.cache) / "features" / str(f["backbone"]) / config_hash(blob)
 
 
@@ -430,7 +487,7 @@ def ensure_features(cfg: Any, records: Sequence[Any], stream: str = "rgb", progr
                                   time_stride=f["time_stride"], batch_frames=f["batch_frames"], device=cfg.device,
                                   workers=f.get("workers"), progress=progress, flow_method=f["flow"],
                                   checkpoint=f.get(f"{stream}_checkpoint"), compile=f.get("compile", False),
-                                  time_pool=f.get("time_pool", "mean"))
+                                  time_pool=f.get("time_pool", "mean"), frames_per_step=f.get("frames_per_step"))
     kwargs.update(overrides)
     extract(records, root, **kwargs)
     return store.refresh()

@@ -101,6 +101,28 @@ def compute_flow(frames: np.ndarray, method: str = "dis", bound: float = FLOW_BO
     return flow
 
 
+def compute_flow_at(frames: np.ndarray, index, method: str = "dis", bound: float = FLOW_BOUND,
+                    preset: str = DIS_PRESET) -> np.ndarray:
+    """:func:`compute_flow` at the frames ``index`` only: (len(index), H, W, 2), entry n the scaled flow leaving
+    frame index[n] (the pair (i, i + 1); the last frame repeats the flow of the pair before it, the
+    ``repeat_last`` convention). What frame sampling needs: k of every 8 frames cost k flow fields, not 8."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    index = np.asarray(index, np.int64)
+    T = len(frames)
+    if len(index) and (index.min() < 0 or index.max() >= T):
+        raise ValueError(f"frame index out of range for a clip of {T} frames: {index.min()}..{index.max()}")
+    out = np.zeros((len(index), *frames.shape[1:3], 2), dtype=np.float32)
+    if T < 2:
+        return out  # one frame: no motion observed
+    solver = make_flow_solver(method, preset)
+    for n, i in enumerate(index):
+        a = min(int(i), T - 2)  # the last frame: the pair before it
+        out[n] = solver.calc(_gray(frames[a]), _gray(frames[a + 1]), None)
+    return scale_flow(out, bound)
+
+
 def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = 1.0) -> np.ndarray:
     """Visualise flow with the usual colour wheel: hue = direction, brightness = magnitude.
 

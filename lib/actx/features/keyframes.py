@@ -48,17 +48,27 @@ def context_slice(stored: int, context: int) -> slice:
     return slice(start, start + context)
 
 
+# Backbones whose stages 1-5 are EfficientNet-Lite0's, unchanged: the output-stride-16 variant only dilates stages
+# 6-7, which ACRN's trunk split never runs, so both give the same stride-8 / stride-16 maps (and one cache).
+TRUNKS = ("efficientnet_lite0", "efficientnet_lite0_os16")
+
+
 def cache_dir(cfg: Any, split: str, keys: Sequence[Any], context: int) -> Path:
     ident = {"version": VERSION, "data": cfg.stage_hash("data") if cfg.dataset["name"] == "synthetic"
              else str(cfg.dataset["root"]), "dataset": cfg.dataset["name"], "context": context,
-             "backbone": cfg.features["backbone"], "keys": config_hash({"k": [list(k.key) for k in keys]})}
+             "backbone": _trunk(cfg), "keys": config_hash({"k": [list(k.key) for k in keys]})}
     return Path(cfg.cache) / CACHE / f"{split}-{config_hash(ident)}"
 
 
-def _backbone(cfg: Any, device: str):
-    if cfg.features["backbone"] != "efficientnet_lite0":
-        raise ValueError(f"ACRN's trunk split is implemented for efficientnet_lite0 (stage 5, stride 16); "
+def _trunk(cfg: Any) -> str:
+    if cfg.features["backbone"] not in TRUNKS:
+        raise ValueError(f"ACRN's trunk split is implemented for {TRUNKS} (stage 5, stride 16); "
                          f"cfg.features['backbone'] is {cfg.features['backbone']!r}")
+    return "efficientnet_lite0"
+
+
+def _backbone(cfg: Any, device: str):
+    _trunk(cfg)
     from actx.backbones import fuse_bn
     from actx.backbones.efficientnet import efficientnet_lite0
 

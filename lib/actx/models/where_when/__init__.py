@@ -31,7 +31,10 @@ from .regularisers import UNIMODAL_VARIANTS, contrast, total_variation, unimodal
 # samples Moments in Time (appendix B.1), and it costs a quarter of the backbone time of every frame: measured in
 # notebook 13. The clip's action window (29-38 frames on the default benchmark) then has 8-10 stored steps.
 TIME_STRIDE = 4
-FEATURES = {"time_stride": TIME_STRIDE, "time_pool": "middle"}
+# The stride-32 EfficientNet-Lite0 whatever the profile's ActX backbone (the default's is the dilated stride-16 one):
+# 003 works on a ResNet's last map at stride 32 (7 x 7 at 224 px); one frame per step, so no frame sampling.
+FEATURES = {"time_stride": TIME_STRIDE, "time_pool": "middle", "backbone": "efficientnet_lite0",
+            "frames_per_step": None}
 # 003 Table 6 compares the model with average pooling on several base networks (ResNet-50/101/152). The course
 # has one set of offline 2D ImageNet weights, EfficientNet-Lite0's; its second "base network" is the same network
 # cut after the stride-16 stage (actx.backbones.EfficientNetLite0S16: 11 of 16 blocks, 112 channels, a twice finer
