@@ -165,6 +165,17 @@ def test_a_where_when_run_writes_the_run_folder(tmp_path, bench):
     assert result.maps["test"]["S"].shape[1] == result.maps["test"]["mask"].shape[1]
     assert list(result.history["epoch"]) == [1, 2] and "unimodal" in result.history
     assert result.recipe["params"]["epochs"] == 2 and isinstance(E.load_run(result.path).head, W.WhereWhenHead)
+    # how open the masks are, and each loss term's pull on them
+    stats = WW.mask_stats(result, "test")
+    cells = result.maps["test"]["S"][result.maps["test"]["mask"]]
+    assert stats == {"mean": pytest.approx(cells.mean()), "above_0.5": pytest.approx((cells > 0.5).mean())}
+    pulls = WW.mask_pulls(cfg, result, bench["records"]["train"], clips=4, store=bench["store"])
+    assert list(pulls.index) == [(s, t) for s in ("initial", "trained")
+                                 for t in ("cross-entropy", "1e-05 x TV", "0.0001 x contrast")]
+    # contrast (Eq. 9): every cell's gradient is +-1/2 over the cells of a frame, over the batch, times the weight
+    h, w = result.maps["test"]["S"].shape[2:]
+    assert pulls.loc[("trained", "0.0001 x contrast"), "mean |dL/dM|"] == pytest.approx(1e-4 * 0.5 / (h * w * 4))
+    assert (pulls["mean |dL/dM|"] > 0).all()
 
 
 # --- localisation -----------------------------------------------------------------------------------------------
@@ -299,6 +310,8 @@ def test_table1_has_top5_and_table6_pairs_avg_pooling_with_ours_per_backbone(tmp
     assert table.loc["Where and when (ours)", "test top-1"] == "60.0 ± 14.1"
     assert table.loc["Where and when (ours)", "test top-5"] == "50.0 ± 0.0"
     assert table.loc["Where and when (ours)", "test seeds"] == [50.0, 70.0]
+    named = WW.top1_table({"ours, other weight": runs["where_when"]}, ("test",), titles={"ours, other weight": "X"})
+    assert named.loc["X", "test top-1"] == "60.0 ± 14.1" and named.loc["X", "Paper: HMDB51"] is None
     runs |= {name: [_result(0.4, probs, labels)] for name in ("avgpool_frames", "avgpool_s16", "where_when_s16")}
     t6 = WW.backbone_table(runs)
     assert list(t6.iloc[:, 0]) == ["40.0", "60.0 ± 14.1"] and t6.shape == (2, 2 + len(WW.PAPER_TABLE6))
