@@ -169,7 +169,9 @@ def test_a_where_when_run_writes_the_run_folder(tmp_path, bench):
     stats = WW.mask_stats(result, "test")
     cells = result.maps["test"]["S"][result.maps["test"]["mask"]]
     assert stats == {"mean": pytest.approx(cells.mean()), "above_0.5": pytest.approx((cells > 0.5).mean())}
+    before = {k: v.clone() for k, v in result.head.state_dict().items()}
     pulls = WW.mask_pulls(cfg, result, bench["records"]["train"], clips=4, store=bench["store"])
+    assert all(torch.equal(before[k], v) for k, v in result.head.state_dict().items())  # the run's head untouched
     assert list(pulls.index) == [(s, t) for s in ("initial", "trained")
                                  for t in ("cross-entropy", "1e-05 x TV", "0.0001 x contrast")]
     # contrast (Eq. 9): every cell's gradient is +-1/2 over the cells of a frame, over the batch, times the weight
@@ -248,7 +250,8 @@ def test_spatial_localisation_boxes_the_largest_component_and_scores_disjoint_bo
     np.testing.assert_allclose(table["iou"], [1.0, 0.0, 0.0, 0.0, 1.0], atol=1e-6)
     assert (table["iou"][[2, 3]] == 0.0).all()  # exactly 0, where the unclipped product is positive for `far`
     assert L.naive_iou(bottom_right, top_left) > 0 and L.naive_iou(top_right, top_left) <= 0
-    np.testing.assert_allclose(table["area"], [1 / 6, 0.0, 1 / 12, 1 / 6, 1 / 6], atol=1e-6)  # the stray cell left out
+    # the boxes' areas: the stray cell of `block` is left out (largest component only)
+    np.testing.assert_allclose(table["area"], [1 / 6, 0.0, 1 / 12, 1 / 6, 1 / 6], atol=1e-6)
     assert out["accuracy"] == {a: pytest.approx(2 / 5) for a in L.SPATIAL_IOUS}
     # the threshold: at 0.95 only the masks that reach above it (0.98, 0.96) give boxes; above every value, none
     assert list(WW.spatial_localisation(_cfg(tmp_path), run, "test", records, 0.95)["per_frame"]["box"]) == [

@@ -14,6 +14,7 @@ untrimmed videos (003 4.2.2, Table 4), with the uniform-attention baseline. The 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Mapping, Sequence
 
@@ -160,7 +161,8 @@ def mask_pulls(cfg: Any, result: RunResult, records: Sequence[Any], clips: int =
                ) -> pd.DataFrame:
     """Each term of 003 Eq. 7 with its weight, and its gradient on the sampled frames' masks M, on the first
     ``clips`` of the training ``records`` (one batch, the head in training mode as the loop runs it), for the
-    head as the runner initialises it (torch seed = the run's seed) and as trained.
+    head as the runner initialises it (torch seed = the run's seed) and as trained (a copy: ``result.head`` is
+    left as it is).
 
     Rows (state, term); columns "value", "mean |dL/dM|" (how hard the term pulls a mask cell) and "mean dL/dM"
     (negative: gradient descent raises the cells on average). The weights are the run's own. ``store``: the
@@ -185,19 +187,19 @@ def mask_pulls(cfg: Any, result: RunResult, records: Sequence[Any], clips: int =
     torch.manual_seed(result.seed)
     initial = spec.make_head(int(batch["f"].shape[1]), len(result.classes), None, params)
     rows = []
+    multi_label = bool(cfg.dataset["multi_label"])
     for state, head in (("initial", initial), ("trained", result.head)):
-        head.train()
+        head = copy.deepcopy(head).train()  # a copy: training mode updates batch-norm statistics
         out = head(batch["f"].float(), batch["mask"])
         masks = out["masks"]  # (B, n, h, w)
-        terms = {"cross-entropy": classification_loss(out["logits"], batch["y"], False),
+        terms = {"cross-entropy": classification_loss(out["logits"], batch["y"], multi_label),
                  f"{params['tv_weight']:g} x TV": params["tv_weight"] * total_variation(masks),
                  f"{params['contrast_weight']:g} x contrast": params["contrast_weight"] * contrast(masks)}
         for term, value in terms.items():
             grad, = torch.autograd.grad(value, masks, retain_graph=True) if value.requires_grad else (
                 torch.zeros_like(masks),)
-            rows.append({"state": state, "term": term, "value": float(value.detach()), "mean |dL/dM|": float(grad.abs().mean()),
-                         "mean dL/dM": float(grad.mean())})
-        head.eval()
+            rows.append({"state": state, "term": term, "value": float(value.detach()),
+                         "mean |dL/dM|": float(grad.abs().mean()), "mean dL/dM": float(grad.mean())})
     return pd.DataFrame(rows).set_index(["state", "term"])
 
 
