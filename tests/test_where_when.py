@@ -166,6 +166,19 @@ def test_a_where_when_run_writes_the_run_folder(tmp_path, bench):
     assert result.maps["test"]["S"].shape[1] == result.maps["test"]["mask"].shape[1]
     assert list(result.history["epoch"]) == [1, 2] and "unimodal" in result.history
     assert result.recipe["params"]["epochs"] == 2 and isinstance(E.load_run(result.path).head, W.WhereWhenHead)
+    # how open the masks are, and each loss term's pull on them
+    stats = WW.mask_stats(result, "test")
+    cells = result.maps["test"]["S"][result.maps["test"]["mask"]]
+    assert stats == {"mean": pytest.approx(cells.mean()), "above_0.5": pytest.approx((cells > 0.5).mean())}
+    before = {k: v.clone() for k, v in result.head.state_dict().items()}
+    pulls = WW.mask_pulls(cfg, result, bench["records"]["train"], clips=4, store=bench["store"])
+    assert all(torch.equal(before[k], v) for k, v in result.head.state_dict().items())  # the run's head untouched
+    assert list(pulls.index) == [(s, t) for s in ("initial", "trained")
+                                 for t in ("cross-entropy", "1e-05 x TV", "0.0001 x contrast")]
+    # contrast (Eq. 9): every cell's gradient is +-1/2 over the cells of a frame, over the batch, times the weight
+    h, w = result.maps["test"]["S"].shape[2:]
+    assert pulls.loc[("trained", "0.0001 x contrast"), "mean |dL/dM|"] == pytest.approx(1e-4 * 0.5 / (h * w * 4))
+    assert (pulls["mean |dL/dM|"] > 0).all()
 
 
 # --- localisation -----------------------------------------------------------------------------------------------
@@ -187,6 +200,71 @@ def test_mask_box_takes_the_largest_component():
     assert L.mask_box(np.zeros((4, 6))) is None
     acc = L.localisation_accuracy([0.0, 0.06, 0.5], (0.05, 0.3))
     assert acc == {0.05: pytest.approx(2 / 3), 0.3: pytest.approx(1 / 3)}
+
+
+def _masks_run(masks, windows, step_mask):
+    """A where_when RunResult on split "test" with hand-made masks S (N, T, 4, 6); two classes, each clip of
+    class "a" with probability 0.9."""
+    n = len(masks)
+    return E.RunResult("where_when", "rgb", 0, None, ("a", "b"), {"test": {"top1": 1.0}},
+                       {"test": np.tile([0.9, 0.1], (n, 1))}, {"test": np.tile([1.0, 0.0], (n, 1))},
+                       {"test": [f"c{i}" for i in range(n)]}, {"test": np.array(windows)},
+                       {"test": {"S": np.array(masks, np.float32), "mask": np.array(step_mask, bool)}}, 1)
+
+
+def test_spatial_localisation_boxes_the_largest_component_and_scores_disjoint_boxes_zero(tmp_path, monkeypatch):
+    """The mask -> box -> IoU path of WW.spatial_localisation on hand-made masks and actor boxes: the threshold,
+    the largest connected component, the window's offset into the clip's steps, padding steps left out, and
+    boxes that do not overlap (on one axis, and on both: the authors' script gave that case a positive IoU)."""
+    from types import SimpleNamespace
+
+    stride = W.TIME_STRIDE
+    top_left = [0.0, 0.0, 2 / 6, 2 / 4]  # the box of cells rows 0-1, cols 0-1 of a 4 x 6 grid
+    bottom_right = [4 / 6, 3 / 4, 1.0, 1.0]  # row 3, cols 4-5: apart from top_left on both axes
+    top_right = [4 / 6, 0.0, 1.0, 2 / 4]  # rows 0-1, cols 4-5: beside top_left in x, level in y
+    steps = {"c0": [[top_left, [0, 0, 0, 0]], [top_left, [0, 0, 0, 0]], [top_left, [0, 0, 0, 0]]],
+             # c1's window starts at frame `stride`: its first step is the clip's step 1
+             "c1": [[top_left, [0, 0, 0, 0]], [top_left, [0, 0, 0, 0]], [top_left, [0, 0, 0, 0]]]}
+
+    def boxes(rec, total, time_stride):
+        assert time_stride == stride and total == -(-rec.extra["frames"] // stride)
+        return np.array(steps[rec.id], np.float32)[:total]  # (T, A, 4): an all-zero row is no actor
+
+    monkeypatch.setitem(WW.INPUTS, "actor_boxes", boxes)
+    block = np.zeros((4, 6))
+    block[0:2, 0:2] = 0.98  # the actor's block (values above 8/9 keep its edges on the cell edges, upsampled)
+    block[3, 2] = 0.98  # a stray cell, a component of its own
+    faint = np.full((4, 6), 0.4)  # under the threshold everywhere: no box
+    far = np.zeros((4, 6))
+    far[3, 4:6] = 0.96  # bottom right: disjoint from the actor on both axes
+    beside = np.zeros((4, 6))
+    beside[0:2, 4:6] = 0.94  # top right: disjoint in x only
+    late = np.where(block > 0, 0.92, 0.0)  # the actor's block again, scored lowest
+    run = _masks_run([[block, faint, far], [beside, late, block]], [[0, 3 * stride], [stride, 3 * stride]],
+                     [[True, True, True], [True, True, False]])  # c1's third step is padding
+    records = [SimpleNamespace(id="c0", extra={"frames": 3 * stride}),
+               SimpleNamespace(id="c1", extra={"frames": 3 * stride})]
+    out = WW.spatial_localisation(_cfg(tmp_path), run, "test", records)
+    table = out["per_frame"]
+    assert list(zip(table["clip"], table["step"])) == [("c0", 0), ("c0", 1), ("c0", 2), ("c1", 0), ("c1", 1)]
+    assert list(table["box"]) == [True, False, True, True, True]
+    np.testing.assert_allclose(table["iou"], [1.0, 0.0, 0.0, 0.0, 1.0], atol=1e-6)
+    assert (table["iou"][[2, 3]] == 0.0).all()  # exactly 0, where the unclipped product is positive for `far`
+    assert L.naive_iou(bottom_right, top_left) > 0 and L.naive_iou(top_right, top_left) <= 0
+    # the boxes' areas: the stray cell of `block` is left out (largest component only)
+    np.testing.assert_allclose(table["area"], [1 / 6, 0.0, 1 / 12, 1 / 6, 1 / 6], atol=1e-6)
+    assert out["accuracy"] == {a: pytest.approx(2 / 5) for a in L.SPATIAL_IOUS}
+    # the threshold: at 0.95 only the masks that reach above it (0.98, 0.96) give boxes; above every value, none
+    assert list(WW.spatial_localisation(_cfg(tmp_path), run, "test", records, 0.95)["per_frame"]["box"]) == [
+        True, False, True, False, False]
+    high = WW.spatial_localisation(_cfg(tmp_path), run, "test", records, threshold=0.99)
+    assert not high["per_frame"]["box"].any() and high["accuracy"] == {a: 0.0 for a in L.SPATIAL_IOUS}
+    # frame mAP: class a has 5 actor boxes; its 4 boxes ranked by 0.9 x confidence (the component's mean value;
+    # the one-row `far` has the lowest, its cells all on an edge): block hit, beside miss, late hit, far miss ->
+    # precision 1 at recall 1/5, 2/3 at recall 2/5: AP (1 + 2/3) / 5 (class b has no ground truth: not averaged)
+    conf = [L.scored_mask_box(m)[1] for m in (block, beside, late, far)]
+    assert conf == sorted(conf, reverse=True)
+    assert out["mAP"] == {a: pytest.approx((1 + 2 / 3) / 5) for a in L.SPATIAL_IOUS}
 
 
 def test_scored_box_and_frame_map_by_hand():
@@ -236,6 +314,8 @@ def test_table1_has_top5_and_table6_pairs_avg_pooling_with_ours_per_backbone(tmp
     assert table.loc["Where and when (ours)", "test top-1"] == "60.0 ± 14.1"
     assert table.loc["Where and when (ours)", "test top-5"] == "50.0 ± 0.0"
     assert table.loc["Where and when (ours)", "test seeds"] == [50.0, 70.0]
+    named = WW.top1_table({"ours, other weight": runs["where_when"]}, ("test",), titles={"ours, other weight": "X"})
+    assert named.loc["X", "test top-1"] == "60.0 ± 14.1" and named.loc["X", "Paper: HMDB51"] is None
     runs |= {name: [_result(0.4, probs, labels)] for name in ("avgpool_frames", "avgpool_s16", "where_when_s16")}
     t6 = WW.backbone_table(runs)
     assert list(t6.iloc[:, 0]) == ["40.0", "60.0 ± 14.1"] and t6.shape == (2, 2 + len(WW.PAPER_TABLE6))

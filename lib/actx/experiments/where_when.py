@@ -6,11 +6,15 @@ untrimmed videos (003 4.2.2, Table 4), with the uniform-attention baseline. The 
                                                                "mAP": {alpha: frame mAP}}
     uniform_masks(result, "test")                          -> the run with every mask 1 (the baseline)
     temporal_localisation(cfg, result, untrimmed_records)  -> {"curves", "detections", "truth", "mAP", "frames"}
+    mask_stats(result, "val")                              -> how open the masks are (mean, share above 0.5)
+    mask_pulls(cfg, result, records)                       -> each loss term's gradient on the masks, at the
+                                                              initial weights and at the trained ones
     top1_table(runs), backbone_table(runs)                 -> 003 Table 1 and Table 6 analogues
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Mapping, Sequence
 
@@ -139,6 +143,66 @@ def temporal_localisation(cfg: Any, result: RunResult, records: Sequence[Any], s
             "per_video": frames}
 
 
+# --- why the masks saturate ------------------------------------------------------------------------------------
+def mask_stats(result: RunResult, split: str) -> dict[str, float]:
+    """How open a run's masks S are on ``split``, over the cells of real steps: their mean, and the share above
+    the contrast term's binarisation threshold (0.5, 003 Eq. 9), which is also the localisation threshold: 1.0
+    means every cell passes, so every box is the whole frame."""
+    from actx.models.where_when.regularisers import CONTRAST_THRESHOLD
+
+    s, real = result.maps[split]["S"], result.maps[split]["mask"].astype(bool)
+    cells = s[real]  # (real steps, h, w)
+    if cells.size == 0:
+        raise ValueError(f"run {result.method}: no real steps in split {split!r}")
+    return {"mean": float(cells.mean()), "above_0.5": float((cells > CONTRAST_THRESHOLD).mean())}
+
+
+def mask_pulls(cfg: Any, result: RunResult, records: Sequence[Any], clips: int = 16, store: Any = None
+               ) -> pd.DataFrame:
+    """Each term of 003 Eq. 7 with its weight, and its gradient on the sampled frames' masks M, on the first
+    ``clips`` of the training ``records`` (one batch, the head in training mode as the loop runs it), for the
+    head as the runner initialises it (torch seed = the run's seed) and as trained (a copy: ``result.head`` is
+    left as it is).
+
+    Rows (state, term); columns "value", "mean |dL/dM|" (how hard the term pulls a mask cell) and "mean dL/dM"
+    (negative: gradient descent raises the cells on average). The weights are the run's own. ``store``: the
+    run's feature store (default: the method's, as the runner finds it)."""
+    from actx.features import ensure_features
+    from actx.models.classify import classification_loss
+    from actx.models.where_when import contrast, total_variation
+    from actx.train import collate_maps
+
+    from .normalise import feature_transform
+    from .samples import WindowSamples
+
+    spec = get_method(result.method)
+    params = result.recipe["params"]
+    mcfg = method_config(cfg, spec)
+    records = list(records)
+    store = ensure_features(mcfg, records, result.stream, progress=False) if store is None else store
+    transform = feature_transform(store, result.stream, records)  # the runner's: from every training clip
+    data = WindowSamples(store, records[:clips], result.classes, result.stream, time_stride=_stride(cfg, result),
+                         transform=transform)
+    batch = collate_maps([data[i] for i in range(len(data))])
+    torch.manual_seed(result.seed)
+    initial = spec.make_head(int(batch["f"].shape[1]), len(result.classes), None, params)
+    rows = []
+    multi_label = bool(cfg.dataset["multi_label"])
+    for state, head in (("initial", initial), ("trained", result.head)):
+        head = copy.deepcopy(head).train()  # a copy: training mode updates batch-norm statistics
+        out = head(batch["f"].float(), batch["mask"])
+        masks = out["masks"]  # (B, n, h, w)
+        terms = {"cross-entropy": classification_loss(out["logits"], batch["y"], multi_label),
+                 f"{params['tv_weight']:g} x TV": params["tv_weight"] * total_variation(masks),
+                 f"{params['contrast_weight']:g} x contrast": params["contrast_weight"] * contrast(masks)}
+        for term, value in terms.items():
+            grad, = torch.autograd.grad(value, masks, retain_graph=True) if value.requires_grad else (
+                torch.zeros_like(masks),)
+            rows.append({"state": state, "term": term, "value": float(value.detach()),
+                         "mean |dL/dM|": float(grad.abs().mean()), "mean dL/dM": float(grad.mean())})
+    return pd.DataFrame(rows).set_index(["state", "term"])
+
+
 # --- tables ----------------------------------------------------------------------------------------------------
 # 003 Table 1, top-1 % on HMDB51 / UCF101, by our registry name (the paper has no soft-attention-free avg. pooling
 # row other than "ResNet101-ImageNet", which is the backbone with average pooling).
@@ -155,11 +219,14 @@ PAPER_TABLE4 = {0.1: 70.0, 0.2: 61.4, 0.3: 48.6, 0.4: 32.6, 0.5: 17.9}
 TOP5_MIN_CLASSES = 6
 
 
-def top1_table(runs: Mapping[str, Sequence[RunResult]], splits: Sequence[str] = ("val", "test", "test_shifted")
-               ) -> pd.DataFrame:
+def top1_table(runs: Mapping[str, Sequence[RunResult]], splits: Sequence[str] = ("val", "test", "test_shifted"),
+               titles: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per method: top-1 % per split as 'mean ± std' over its seeds (and top-5 % on ``test`` when the
     classes are more than TOP5_MIN_CLASSES), the paper's HMDB51 / UCF101 numbers, and the per-seed test values
-    (column "test seeds") for actx.experiments.compare_seeds."""
+    (column "test seeds") for actx.experiments.compare_seeds.
+
+    ``runs`` is keyed by registry name, or by any label that ``titles`` names a row for (a method trained with
+    other parameters, e.g. a weight chosen on val); such a row has no paper numbers."""
     from actx.metrics import top_k_accuracy
 
     from .tables import mean_pm
@@ -169,7 +236,7 @@ def top1_table(runs: Mapping[str, Sequence[RunResult]], splits: Sequence[str] = 
 
     rows = []
     for name, results in runs.items():
-        row: dict[str, Any] = {"Method": get_method(name).title}
+        row: dict[str, Any] = {"Method": (titles or {}).get(name) or get_method(name).title}
         for split in splits:
             row[f"{split} top-1"] = pm(np.array([100 * r.metrics[split]["top1"] for r in results]))
         if len(results[0].classes) >= TOP5_MIN_CLASSES:
