@@ -50,7 +50,9 @@ def main() -> None:
     args = parser.parse_args()
     cfg = make_config("default", device="cpu")
     size = tuple(cfg.features["size"])
-    k = args.k or cfg.features.get("frames_per_step") or 8
+    from actx.features import frames_per_step
+
+    k = args.k or frames_per_step(cfg.features, "rgb") or 8  # the RGB stream's k (flow keeps every frame)
     configs = {"s32 all": ("efficientnet_lite0", None), "s16 all": ("efficientnet_lite0_os16", None),
                f"s16 {k}/8": ("efficientnet_lite0_os16", k)}
     print(f"{args.clips} clips x {cfg.data['thread_frames']} frames at {size[0]}x{size[1]}, torch threads "

@@ -7,9 +7,10 @@ train split's maps at each k, trains the average-pooling baseline on train minus
 reports validation mAP; :func:`choose_frames_per_step` picks the smallest k that is not clearly worse than the best
 one (actx.experiments.judge: clearly = more than twice the larger seed spread). Test splits are never read.
 
-The study is run once per profile by ``benchmarks/frame_sampling.py`` (it extracts the train split up to four
-times, too long for a chapter); its table is written to ``figures/frame_sampling.csv`` and notebook 02 shows it
-and checks that the profile's ``frames_per_step`` is the one the rule picks.
+The study is run once per profile and stream by ``benchmarks/frame_sampling.py`` (it extracts the train split up
+to four times, too long for a chapter); its tables are written to ``figures/frame_sampling_<stream>.csv``. Each
+stream keeps its own pick (cfg.features["frames_per_step"] = {stream: k}); notebook 02 shows the tables and checks
+the profile against them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def frame_sampling_study(cfg: Any, ks: Sequence[int] = STUDY_KS, seeds: Sequence
     DATA_ROOT/studies/frames_per_step=<k>, so that no run of the course is touched). ``seeds``: the profile's
     (cfg.train["seeds"]). Returns one row per (k, seed): STUDY_COLUMNS, the extraction seconds and the frames the
     backbone saw for that k (the same for every seed)."""
-    from actx.features import ensure_features, sampled_frames
+    from actx.features import ensure_features, frames_per_step, sampled_frames
+    from actx.features.extract import STREAMS
 
     seeds = tuple(cfg.train["seeds"]) if seeds is None else tuple(seeds)
     splits = benchmark_splits(cfg, (TRAIN_SPLIT, VAL_SPLIT))
@@ -44,7 +46,9 @@ def frame_sampling_study(cfg: Any, ks: Sequence[int] = STUDY_KS, seeds: Sequence
     stride = int(cfg.features["time_stride"])
     rows = []
     for k in ks:
-        cfg_k = cfg.replace(features__frames_per_step=int(k), dataset__eval_splits=())
+        ks = {s: frames_per_step(cfg.features, s) for s in STREAMS}  # the other stream as the profile has it,
+        ks[stream] = int(k)  # so that the profile's own k shares its store with the course
+        cfg_k = cfg.replace(features__frames_per_step=ks, dataset__eval_splits=())
         start = time.perf_counter()
         store = ensure_features(cfg_k, clips, stream, progress=progress)
         seconds = time.perf_counter() - start
@@ -56,6 +60,11 @@ def frame_sampling_study(cfg: Any, ks: Sequence[int] = STUDY_KS, seeds: Sequence
                              val_mAP=100 * result.metrics[VAL_SPLIT]["mAP"], extract_seconds=seconds,
                              backbone_frames=frames))
     return pd.DataFrame(rows, columns=list(STUDY_COLUMNS))
+
+
+def study_file(stream: str) -> str:
+    """The study table's file name under cfg.figures, per stream."""
+    return f"frame_sampling_{stream}.csv"
 
 
 def choose_frames_per_step(table: pd.DataFrame) -> int:

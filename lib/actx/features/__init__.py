@@ -11,7 +11,7 @@ Command line (also under ``torchrun``): ``python -m actx.features --help``.
 """
 
 from .extract import (BATCH_FRAMES, TIME_POOLS, TIME_STRIDE, ExtractSummary, encode_clip, ensure_features, extract,
-                      load_backbone, mean_by_step, middle_frames, pool_time, prepare_backbone, sampled_frames,
+                      frames_per_step, load_backbone, mean_by_step, middle_frames, pool_time, prepare_backbone, sampled_frames,
                       step_frames, steps_for, store_root)
 from .flow import FLOW_BOUND, compute_flow, compute_flow_at, flow_to_rgb, raw_flow, scale_flow
 from .geometry import MapGeometry, backbone_geometry, map_geometry
@@ -19,7 +19,7 @@ from .reader import FeatureDataset, Window, frames_to_steps
 from .store import FeatureStore
 
 __all__ = ["BATCH_FRAMES", "TIME_POOLS", "TIME_STRIDE", "middle_frames", "step_frames", "sampled_frames",
-           "mean_by_step", "ExtractSummary", "encode_clip", "ensure_features", "extract",
+           "frames_per_step", "mean_by_step", "ExtractSummary", "encode_clip", "ensure_features", "extract",
            "load_backbone", "pool_time", "prepare_backbone", "steps_for", "store_root", "FLOW_BOUND",
            "compute_flow", "compute_flow_at", "MapGeometry", "backbone_geometry", "map_geometry", "flow_to_rgb", "raw_flow", "scale_flow", "FeatureDataset", "Window", "frames_to_steps",
            "FeatureStore"]

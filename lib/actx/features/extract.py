@@ -97,6 +97,16 @@ def pool_time(maps: torch.Tensor, stride: int = TIME_STRIDE) -> torch.Tensor:
     return torch.cat(groups).permute(1, 0, 2, 3)  # (D, ceil(T/stride), h, w)
 
 
+def frames_per_step(features: Any, stream: str) -> int | None:
+    """The k frames of every ``time_stride`` the backbone sees for ``stream`` under a profile's feature settings
+    (``cfg.features``): its "frames_per_step" is None (every frame), one k for both streams, or a mapping
+    {stream: k}. None when it does not sample (missing, None, or k >= time_stride)."""
+    k = features.get("frames_per_step")
+    if hasattr(k, "get"):
+        k = k.get(stream)
+    return None if k is None or int(k) >= int(features["time_stride"]) else int(k)
+
+
 def mean_by_step(maps: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     """(D, N, h, w) maps of N sampled frames and their steps (N,), non-decreasing from 0 -> (D, steps, h, w), the
     mean of each step's frames."""
@@ -465,8 +475,9 @@ def store_root(cfg: Any) -> Path:
     blob = {"data": dict(cfg.data), "features": {k: f.get(k) for k in keys}, "version": EXTRACT_VERSION}
     if f.get("time_pool", "mean") != "mean":  # only then: the hashes of the stores made before it stay
         blob["features"]["time_pool"] = f["time_pool"]
-    if f.get("frames_per_step") is not None and int(f["frames_per_step"]) < int(f["time_stride"]):
-        blob["features"]["frames_per_step"] = int(f["frames_per_step"])  # likewise, only when it samples
+    ks = {stream: frames_per_step(f, stream) for stream in STREAMS}
+    if any(k is not None for k in ks.values()):  # likewise, only when a stream samples
+        blob["features"]["frames_per_step"] = ks
     return Path(cfg.cache) / "features" / str(f["backbone"]) / config_hash(blob)
 
 
@@ -487,7 +498,7 @@ def ensure_features(cfg: Any, records: Sequence[Any], stream: str = "rgb", progr
                                   time_stride=f["time_stride"], batch_frames=f["batch_frames"], device=cfg.device,
                                   workers=f.get("workers"), progress=progress, flow_method=f["flow"],
                                   checkpoint=f.get(f"{stream}_checkpoint"), compile=f.get("compile", False),
-                                  time_pool=f.get("time_pool", "mean"), frames_per_step=f.get("frames_per_step"))
+                                  time_pool=f.get("time_pool", "mean"), frames_per_step=frames_per_step(f, stream))
     kwargs.update(overrides)
     extract(records, root, **kwargs)
     return store.refresh()
