@@ -132,3 +132,19 @@ def test_heat_map_is_drawn_on_the_cell_centres():
     assert up.shape == (128, 176)
     y, x = np.unravel_index(up.argmax(), up.shape)
     assert (y, x) == (16 * 2 + 15, 16 * 3 + 15)  # the peak on the pixel the backbone centres cell (2, 3) on
+
+
+def test_inputs_move_onto_the_map_and_absent_ones_stay():
+    from actx.experiments.inputs import on_map
+
+    g = backbone_geometry("efficientnet_lite0_os16", (128, 176))
+    centre_x = (g.cols.centre(3) + 0.5) / 176  # the frame fraction at the centre of column 3's pixel
+    centre_y = (g.rows.centre(2) + 0.5) / 128
+    kp = np.array([[[centre_x, centre_y, 1.0], [0.5, 0.5, 0.0]]], np.float32)  # (T, K, 3): one absent point
+    moved = on_map("keypoints", kp, g)
+    assert moved[0, 0, 0] * 11 == pytest.approx(3.5) and moved[0, 0, 1] * 8 == pytest.approx(2.5)
+    np.testing.assert_array_equal(moved[0, 1], kp[0, 1])
+    boxes = np.array([[[0.0, 0.0, 0.0, 0.0, 0.0], [centre_x, centre_y, centre_x, centre_y, 1.0]]], np.float32)
+    out = on_map("proposals", boxes, g)
+    np.testing.assert_array_equal(out[0, 0], 0.0)
+    assert out[0, 1, 0] * 11 == pytest.approx(3.5) and out[0, 1, 4] == 1.0

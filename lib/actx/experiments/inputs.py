@@ -9,8 +9,10 @@ the training loop crops in time together with "f".
     INPUTS["proposals"](record, steps, time_stride)        -> (T, 50, 5) region proposals (selective search)
 
 Every array is taken at the middle frame of each feature step (frames [t * stride, (t + 1) * stride)), with
-coordinates divided by the frame's width and height, so that they map onto a feature grid of any size
-(x * w, y * h cells). A person outside the frame (NaN in the annotation) has an all-zero box. The embedded
+coordinates divided by the frame's width and height. :func:`on_map` then moves them onto the map: fractions of the
+map such that x * w, y * h are positions in cells with cell j spanning [j, j + 1) centred where the backbone's
+strides and "SAME" padding centre it (actx.features.geometry; the runner passes the profile's geometry, so a
+keypoint lands in the cell whose footprint holds it, not half a cell off). A person outside the frame (NaN in the annotation) has an all-zero box. The embedded
 benchmark's annotation files hold them (actx.data.synthetic.load_annotation); a real set's records must carry
 an ``extra["annotation"]`` in the same format, or the input raises naming the record.
 """
@@ -88,6 +90,34 @@ def proposals(record: Any, steps: int, time_stride: int) -> np.ndarray:
 INPUTS: dict[str, Provider] = {"actor_boxes": actor_boxes, "keypoints": keypoints,
                                "actor_keypoints": actor_keypoints, "pose_keypoints": pose_keypoints,
                                "proposals": proposals}
+
+
+# How each input holds positions: "box" (x1, y1, x2, y2[, ...]; all-zero = no box) or "point" (x, y, score;
+# score 0 or NaN = no point), in fractions of the frame.
+POSITIONS = {"actor_boxes": "box", "keypoints": "point", "actor_keypoints": "point", "pose_keypoints": "point",
+             "proposals": "box"}
+
+
+def on_map(name: str, array: np.ndarray, geometry: Any) -> np.ndarray:
+    """Input ``name``'s positions moved from fractions of the frame to fractions of the map of ``geometry``
+    (an actx.features.geometry.MapGeometry, e.g. actx.experiments.map_cells(cfg, frame size)); absent boxes and
+    points stay as they are (all zero / NaN)."""
+    from actx.features.geometry import to_map_fraction
+
+    kind = POSITIONS[name]
+    out = np.array(array, np.float32, copy=True)
+    (H, W), (h, w) = geometry.size, geometry.cells
+    cols = lambda v: to_map_fraction(v, geometry.cols, W, w)  # noqa: E731
+    rows = lambda v: to_map_fraction(v, geometry.rows, H, h)  # noqa: E731
+    if kind == "box":
+        present = np.any(out[..., :4] != 0, axis=-1)  # (...,)
+        for k, move in ((0, cols), (1, rows), (2, cols), (3, rows)):
+            out[..., k] = np.where(present, move(out[..., k]), out[..., k])
+    else:
+        present = np.nan_to_num(out[..., 2]) > 0
+        out[..., 0] = np.where(present, cols(out[..., 0]), out[..., 0])
+        out[..., 1] = np.where(present, rows(out[..., 1]), out[..., 1])
+    return out
 
 
 def check_inputs(names: tuple[str, ...]) -> None:

@@ -404,6 +404,19 @@ def _run_lock(out: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def input_geometry(cfg: Any, store: Any, stream: str, records: Sequence[Any]):
+    """Where the stored maps' cells sit on the backbone's input (actx.experiments.map_cells), for a method's
+    position inputs (boxes, keypoints); None when the profile does not resize frames (cfg.features["size"] None:
+    the frame size then varies by clip, and positions stay fractions of the frame spread evenly over the map)."""
+    from .grounding import map_cells
+
+    size = cfg.features.get("size")
+    if not size:
+        return None
+    cells = tuple(store.entry(records[0].id, stream)["shape"][2:])
+    return map_cells(cfg, tuple(size), cells)
+
+
 def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, progress: bool, records,
              pairs, out: Path, recipe: dict) -> RunResult:
     """Train, evaluate and write a run (see :func:`run`)."""
@@ -422,9 +435,11 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
     if spec.base is not None:  # e.g. EEP + ActX: the trained base run, loaded (or trained once) and frozen
         base = run(cfg, spec.base, stream, seed, conjugates, store, progress, records, pairs).head
 
+    geometry = input_geometry(mcfg, store, stream, records[TRAIN_SPLIT]) if spec.inputs else None
+
     def samples(split: str, with_pairs: bool) -> WindowSamples:
         return WindowSamples(store, records[split], classes, stream, pairs if with_pairs else None, stride, seed,
-                             transform, inputs=spec.inputs)
+                             transform, inputs=spec.inputs, geometry=geometry)
 
     train_set = samples(TRAIN_SPLIT, spec.conjugates)
     evals = {s: samples(s, False) for s in (VAL_SPLIT, *eval_splits(cfg))}

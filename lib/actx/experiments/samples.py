@@ -28,7 +28,7 @@ from actx.conjugates import action_window
 from actx.data.records import multi_hot
 from actx.features import FeatureStore, frames_to_steps
 
-from .inputs import INPUTS, check_inputs
+from .inputs import INPUTS, check_inputs, on_map
 
 # Pairs-table kinds whose conjugates are windows of stored video maps. "still" conjugates are generated images
 # (VOC-style still-image experiment), which have no video feature map.
@@ -80,12 +80,14 @@ class WindowSamples(Dataset):
     cache_bytes  windows kept in memory after their first read (see WINDOW_CACHE_BYTES; 0: none)
     inputs       names of extra per-step inputs (actx.experiments.inputs.INPUTS), each added to a sample as a
                  (T, ...) array over the same steps as "f"
+    geometry     the maps' cell geometry (actx.experiments.map_cells): the inputs' positions are moved onto it
+                 (actx.experiments.inputs.on_map); None keeps them as fractions of the frame
     """
 
     def __init__(self, store: FeatureStore, records: Sequence[Any], classes: Sequence[str],
                  stream: str = "rgb", pairs: pd.DataFrame | None = None, time_stride: int = 8, seed: int = 0,
                  transform: Transform | None = None, cache_bytes: int = WINDOW_CACHE_BYTES,
-                 inputs: Sequence[str] = ()):
+                 inputs: Sequence[str] = (), geometry: Any = None):
         self.store, self.stream, self.classes = store, stream, tuple(classes)
         self.time_stride, self.seed, self.epoch, self.transform = int(time_stride), int(seed), 0, transform
         self.cache_bytes, self._cache, self._held = int(cache_bytes), {}, 0  # (clip id, start, end) -> window
@@ -99,6 +101,8 @@ class WindowSamples(Dataset):
         check_inputs(tuple(inputs))
         self.inputs = {name: [INPUTS[name](r, self._steps(r.id), self.time_stride) for r in records]
                        for name in inputs}  # name -> per record (T_stored, ...) arrays
+        if geometry is not None:
+            self.inputs = {name: [on_map(name, a, geometry) for a in arrays] for name, arrays in self.inputs.items()}
 
     def _steps(self, clip_id: str) -> int:
         return int(self.store.entry(clip_id, self.stream)["shape"][1])

@@ -16,8 +16,8 @@ computed once per process and kept (:func:`cached_region_weights`; at 7 x 7 bins
 default-profile batch took 2.2 s on our CPU, looking them up takes milliseconds). S (unit sum over the clip) is also the head's "S" map: where the regions put weight,
 scored against the actor masks in the grounding table.
 
-Boxes come in fractions of the frame and are taken onto the grid as x * w, y * h cells (the frame spans the map;
-see actx.models.posemask on the half-cell stretch at widths that are not a multiple of 32).
+Boxes come in fractions of the map, x * w, y * h cells (the runner moves them from fractions of the frame with the
+backbone's real cell geometry: actx.experiments.inputs.on_map).
 """
 
 from __future__ import annotations

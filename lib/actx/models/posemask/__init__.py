@@ -10,9 +10,9 @@ clip whose mask is empty at every real step (the estimator found nobody) is aver
 is nothing to weight by, and average pooling is the method this baseline modifies; ``forward`` returns
 ``"empty"`` (B,) so that such clips can be counted.
 
-The frame is taken to span the map (x * w cells): with "same" padding at a width that is not a multiple of 32
-(the default profile's 176 px = 5.5 cells on a 6-cell map) the positions stretch by at most half a cell at the
-right border.
+Keypoints arrive as fractions of the map (x * w cells), already moved there by the runner with the backbone's
+real cell geometry (actx.experiments.inputs.on_map: cell j spans [j, j + 1) and its centre is the pixel the
+strides and "SAME" padding centre it on), so a keypoint lands in the cell whose footprint holds it.
 """
 
 from __future__ import annotations
