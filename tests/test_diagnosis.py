@@ -1,5 +1,5 @@
-"""Tests for actx.experiments.diagnosis on tiny hand-made tensors: the conjugate difference (ActX Eq. 2-4), voxel
-categories, and the gradient of each loss part on phi and psi."""
+"""Tests for actx.experiments.diagnosis on tiny hand-made tensors: the conjugate difference (ActX Eq. 2-4),
+voxel categories, and the gradient of each loss part on phi and psi."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from actx.features import FeatureStore
 from actx.models.actx import ActXHead, actx_objective
 
 GAMMA = 10.0
+PARAMS = {"gamma": GAMMA, "xi": 0.5, "sim_weight": 1.0, "diff_weight": 1.0}
 
 
 def _voxels(*directions, d: int = 6, noise: float = 0.01, seed: int = 0) -> torch.Tensor:
@@ -116,7 +117,7 @@ def _head(seed: int = 0) -> ActXHead:
 
 def test_gradient_shares_separate_the_parts():
     head, batch = _head(), _batch()
-    norms = G.gradient_shares(head, G.actx_parts(GAMMA, 0.5, 1.0, 1.0), batch)
+    norms = G.gradient_shares(head, G.actx_parts(PARAMS), batch)
     assert list(norms.index) == list(G.ACTX_GROUPS) and list(norms.columns) == ["class", "conjugate"]
     # the losses compare backbone maps: they reach the head only through S and C, i.e. phi and psi
     assert norms.loc["phi", "conjugate"] > 0 and norms.loc["psi", "conjugate"] > 0
@@ -126,16 +127,17 @@ def test_gradient_shares_separate_the_parts():
     np.testing.assert_allclose(shares.sum(1), 1.0)
     assert shares.loc["classifier", "class"] == 1.0
     # zero conjugate weights: zero conjugate share, the classification gradient unchanged
-    none = G.gradient_shares(_head(), G.actx_parts(GAMMA, 0.5, 0.0, 0.0), batch)
+    none = G.gradient_shares(_head(), G.actx_parts({**PARAMS, "sim_weight": 0.0, "diff_weight": 0.0}), batch)
     assert (none["conjugate"] == 0).all()
     np.testing.assert_allclose(none["class"], norms["class"], rtol=1e-6)
 
 
 def test_gradient_parts_add_up_to_the_objective_and_leave_grads_alone():
     head, batch = _head(), _batch(seed=1)
-    parts = G.actx_parts(GAMMA, 0.5, 0.7, 1.3)
+    parts = G.actx_parts({**PARAMS, "sim_weight": 0.7, "diff_weight": 1.3})
     out = parts(head, batch)
-    total = actx_objective(head, batch, gamma=GAMMA, xi=0.5, sim_weight=0.7, diff_weight=1.3)
+    total = actx_objective(head, batch, gamma=GAMMA, xi=0.5, sim_weight=0.7, diff_weight=1.3,
+                           multi_label=False)
     torch.testing.assert_close(out["class"] + out["conjugate"], total["loss"])
     g_parts = [torch.autograd.grad(v, head.phi.weight, retain_graph=True)[0] for v in out.values()]
     g_total = torch.autograd.grad(total["loss"], head.phi.weight)[0]
@@ -144,12 +146,24 @@ def test_gradient_parts_add_up_to_the_objective_and_leave_grads_alone():
     assert all(p.grad is None for p in head.parameters())
 
 
+def test_samples_without_a_conjugate_train_as_in_a_run():
+    batch = _batch(seed=2)
+    batch["cmask"][1] = False  # sample 1 has no conjugate: its conjugate losses count 0 (optional_conjugates)
+    out = G.actx_parts(PARAMS)(_head(), batch)
+    from actx.experiments import get_method
+
+    total = get_method("actx").make_objective(PARAMS)(_head(), batch)
+    torch.testing.assert_close(out["class"] + out["conjugate"], total["loss"])
+    norms = G.gradient_shares(_head(), G.actx_parts(PARAMS), batch)
+    assert (norms.loc[["phi", "psi"], "conjugate"] > 0).all()
+
+
 def test_gradient_shares_name_an_unknown_group():
     with pytest.raises(ValueError, match="rho"):
-        G.gradient_shares(_head(), G.actx_parts(GAMMA, 0.5, 1.0, 1.0), _batch(), groups={"rho": ("rho.",)})
+        G.gradient_shares(_head(), G.actx_parts(PARAMS), _batch(), groups={"rho": ("rho.",)})
 
 
-# --- on a tiny store: the maps of the clips, where their voxels sit ---------------------------------------------
+# --- on a tiny store: the maps of the clips, where their voxels sit ----------------------------------------
 FRAMES, MASK_H, MASK_W = 32, 64, 96  # the ci profile's frames: a 2 x 3 map
 
 

@@ -1,13 +1,13 @@
-"""A diagnosis of ActX on the benchmark: does the conjugate signal itself point at the actor? (issue 12, part 4)
+"""A diagnosis of ActX on the benchmark: does the conjugate signal itself point at the actor? (issue 12)
 
 ActX learns its action map S and context map C from the per-voxel comparison of an action sample X with its
 conjugate Z (paper 000, Eq. 2-4):
 
     d_i = 1 - cos(eta(x_i, X), eta(x_i, Z))                                (the summand of ActX Eq. 4)
 
-L_diff averages d_i with weights c_i and L_sim averages its complement with weights s_i, so the losses can only
-teach S to sit where d_i is large and C where it is small. This module asks what that signal looks like before
-any training, and how much of the training signal it is:
+L_diff averages d_i with weights c_i and L_sim a hinge on its complement with weights s_i, so the losses can
+only teach S to sit where d_i is large and C where it is small. This module asks what that signal looks like
+before any training, and how much of the training signal it is:
 
 - :func:`conjugate_difference` and :func:`difference_maps`: d_i for every voxel of each clip's action window
   against its longest thread conjugate (actx.conjugates.thread_conjugates), normalised to sum 1 per clip (an
@@ -15,11 +15,11 @@ any training, and how much of the training signal it is:
 - :func:`voxel_categories`, :func:`top_voxels`, :func:`category_shares`, :func:`where_different`: which voxels
   are the most different (actor, bystander, border cell, other background), against each category's share of
   all voxels;
-- :func:`gradient_shares` and :func:`gradient_history`: the norm of the gradient on phi and psi (and theta, the
-  classifier) from the conjugate losses (sim_weight L_sim + diff_weight L_diff) and from classification,
+- :func:`gradient_shares` and :func:`gradient_history`: the norm of the gradient on phi and psi (and theta,
+  the classifier) from the conjugate losses (sim_weight L_sim + diff_weight L_diff) and from classification,
   back-propagated separately, over a fresh training run;
-- :func:`diagnostic_config`: a *diagnostic* rendering without bystanders and camera motion, in its own data root
-  (the main benchmark's knobs never change).
+- :func:`diagnostic_config`: a *diagnostic* rendering without bystanders and camera motion, in its own data
+  root (the main benchmark's knobs never change).
 """
 
 from __future__ import annotations
@@ -55,12 +55,12 @@ ACTX_GROUPS = {"phi": ("phi.",), "psi": ("psi.",), "theta": ("theta_conv.",), "c
 # Where the diagnostic rendering lives, under cfg.data_root: its own benchmark, features and runs.
 DIAGNOSTIC_ROOT = "diagnostics"
 # Its size per class (capped by the profile's own): small, to keep the section within about 2 minutes of a
-# 2-core CPU at the default profile (rendering about 0.1 s and stride-16 extraction about 0.8 s per clip on one
-# core, measured).
+# 2-core CPU at the default profile. Measured on one core at default: 108 clips rendered in 8 s, extracted at
+# stride 16 in 85 s, average pooling and ActX trained and evaluated in 18 s.
 DIAGNOSTIC_SIZE = {"train_per_class": 6, "test_per_class": 3}
 
 
-# --- the conjugate difference (ActX Eq. 2-4) -------------------------------------------------------------------
+# --- the conjugate difference (ActX Eq. 2-4) ------------------------------------------------------------
 @torch.no_grad()
 def conjugate_difference(x: torch.Tensor, z: torch.Tensor, gamma: float, x_mask: torch.Tensor | None = None,
                          z_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -79,8 +79,8 @@ def difference_map(f: torch.Tensor, cf: torch.Tensor, gamma: float) -> torch.Ten
     """The conjugate difference of one clip on its map grid: action window f (D, T, h, w) against conjugate
     window cf (D, T', h, w) -> d (T, h, w) (:func:`conjugate_difference`)."""
     if f.dim() != 4 or cf.dim() != 4 or f.shape[0] != cf.shape[0] or f.shape[2:] != cf.shape[2:]:
-        raise ValueError(f"difference_map needs (D, T, h, w) maps of the same D, h, w; got {tuple(f.shape)} and "
-                         f"{tuple(cf.shape)}")
+        raise ValueError(f"difference_map needs (D, T, h, w) maps of the same D, h, w; got {tuple(f.shape)} "
+                         f"and {tuple(cf.shape)}")
     d = conjugate_difference(ops.to_voxels(f[None]), ops.to_voxels(cf[None]), gamma)  # (1, T*h*w)
     return d.view(f.shape[1:])
 
@@ -102,8 +102,9 @@ def longest_conjugates(pairs: pd.DataFrame) -> pd.DataFrame:
     return best.sort_index().drop(columns="_length").reset_index(drop=True)
 
 
-def difference_maps(store: Any, records: Sequence[Any], pairs: pd.DataFrame, gamma: float, stream: str = "rgb",
-                    time_stride: int = 8, transform: Callable | None = None) -> dict[str, Any]:
+def difference_maps(store: Any, records: Sequence[Any], pairs: pd.DataFrame, gamma: float,
+                    stream: str = "rgb", time_stride: int = 8, transform: Callable | None = None
+                    ) -> dict[str, Any]:
     """The normalised conjugate-difference map of every record that has a conjugate in ``pairs`` (its longest,
     :func:`longest_conjugates`), maps read from ``store`` and passed through ``transform`` like a run's inputs
     (actx.experiments.feature_transform).
@@ -129,7 +130,8 @@ def difference_maps(store: Any, records: Sequence[Any], pairs: pd.DataFrame, gam
         ids.append(r.id)
         windows.append((int(row.sample_start), int(row.sample_end)))
     if not raw:
-        raise ValueError(f"difference_maps: none of the {len(records)} records has a conjugate in the pairs table")
+        raise ValueError(f"difference_maps: none of the {len(records)} records has a conjugate in the pairs "
+                         "table")
     t = max(len(d) for d in raw)
     d = np.zeros((len(raw), t, *raw[0].shape[1:]))
     maps, mask = np.zeros_like(d), np.zeros((len(raw), t), bool)
@@ -143,10 +145,10 @@ def _as_input(window: np.ndarray, transform: Callable | None) -> torch.Tensor:
     return (f if transform is None else transform(f)).float()
 
 
-# --- where the voxels sit: actor, bystanders, border ----------------------------------------------------------
+# --- where the voxels sit: actor, bystanders, border --------------------------------------------------
 def boxes_mask(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Pixels inside any of the boxes: (T, P, 4) xyxy pixel boxes (NaN rows: the person is out of the frame) ->
-    (T, H, W) bool. A pixel counts when its centre (i + 0.5) lies inside the box."""
+    """Pixels inside any of the boxes: (T, P, 4) xyxy pixel boxes (NaN rows: the person is out of the frame)
+    -> (T, H, W) bool. A pixel counts when its centre (i + 0.5) lies inside the box."""
     boxes = np.asarray(boxes, dtype=np.float64)
     t, h, w = len(boxes), *shape
     out = np.zeros((t, h, w), bool)
@@ -160,7 +162,8 @@ def boxes_mask(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def cell_coverage(cfg: Any, frames_mask: np.ndarray, window: tuple[int, int], grid: Sequence[int]) -> np.ndarray:
+def cell_coverage(cfg: Any, frames_mask: np.ndarray, window: tuple[int, int], grid: Sequence[int]
+                  ) -> np.ndarray:
     """The share of every map cell a pixel mask covers over an action window, as grounding computes it: frames
     [a0, a1) of ``frames_mask`` (T_frames, H, W) -> (T, h, w) with the backbone's cell footprints
     (:func:`actx.experiments.map_cells`) and cfg.features["time_stride"] frames per step."""
@@ -236,7 +239,8 @@ def where_different(cfg: Any, diff: Mapping[str, Any], records: Sequence[Any], s
     return pd.DataFrame({"top": np.mean(top, 0), "all": np.mean(every, 0)}, index=list(CATEGORIES))
 
 
-def map_grounding(cfg: Any, diff: Mapping[str, Any], records: Sequence[Any], per_sample: bool = False) -> dict:
+def map_grounding(cfg: Any, diff: Mapping[str, Any], records: Sequence[Any], per_sample: bool = False
+                  ) -> dict:
     """actx.metrics.grounding_metrics of the normalised difference maps against the actor masks (no context
     map: its metric is NaN). "actor_fraction" is the chance level of "action_in_actor"."""
     by_id = {r.id: r for r in records}
@@ -248,17 +252,23 @@ def map_grounding(cfg: Any, diff: Mapping[str, Any], records: Sequence[Any], per
     return grounding_metrics(diff["maps"], None, actor, diff["mask"], per_sample=per_sample)
 
 
-# --- gradient shares on phi and psi ------------------------------------------------------------------------------
-def actx_parts(gamma: float, xi: float, sim_weight: float, diff_weight: float, **objective: Any
+# --- gradient shares on phi and psi ---------------------------------------------------------------------
+def actx_parts(params: Mapping[str, Any] | None = None, multi_label: bool = False, method: str = "actx"
                ) -> Callable[[nn.Module, dict], dict[str, torch.Tensor]]:
-    """ActX Eq. 1 split in two: {"class": L_class, "conjugate": sim_weight L_sim + diff_weight L_diff}, from one
-    forward pass of actx.models.actx.actx_objective (extra keyword arguments, e.g. loss_features, go to it)."""
-    from actx.models.actx import actx_objective
+    """ActX Eq. 1 split in two, {"class": L_class, "conjugate": sim_weight L_sim + diff_weight L_diff}, from
+    one forward pass of the registry's objective for ``method`` with ``params`` on top of its defaults (the
+    one a run trains with: samples without a conjugate count 0 in the conjugate losses,
+    actx.experiments.methods.optional_conjugates). The two parts add up to the objective's "loss"."""
+    from .methods import get_method
+
+    spec = get_method(method)
+    p = spec.resolve(params)
+    objective = spec.make_objective(p, multi_label)
 
     def parts(head: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
-        out = actx_objective(head, batch, gamma=gamma, xi=xi, sim_weight=sim_weight, diff_weight=diff_weight,
-                             **objective)
-        return {"class": out["class"], "conjugate": sim_weight * out["sim"] + diff_weight * out["diff"]}
+        out = objective(head, batch)
+        conjugate = p["sim_weight"] * out["sim"] + p["diff_weight"] * out["diff"]
+        return {"class": out["class"], "conjugate": conjugate}
 
     return parts
 
@@ -277,8 +287,8 @@ def gradient_shares(head: nn.Module, objective_parts: Callable[[nn.Module, dict]
                for g, prefixes in groups.items()}
     empty = [g for g, idx in members.items() if not idx]
     if empty:
-        raise ValueError(f"gradient_shares: no parameter of {type(head).__name__} starts with the prefixes of "
-                         f"group(s) {empty}; its parameters are {[n for n, _ in named]}")
+        raise ValueError(f"gradient_shares: no parameter of {type(head).__name__} starts with the prefixes "
+                         f"of group(s) {empty}; its parameters are {[n for n, _ in named]}")
     parts = objective_parts(head, batch)
     params = [p for _, p in named]
     table = {}
@@ -300,9 +310,9 @@ def norm_shares(norms: pd.DataFrame) -> pd.DataFrame:
 
 
 def fixed_batch(train_set: Any, settings: Any, size: int | None = None) -> dict:
-    """A fixed training batch to measure gradients on: ``size`` samples (default: one batch) evenly spaced over
-    the training set, with their epoch-0 conjugates, collated and cropped as the training loop crops (epoch 0);
-    maps as float32."""
+    """A fixed training batch to measure gradients on: ``size`` samples (default: one batch) evenly spaced
+    over the training set, with their epoch-0 conjugates, collated and cropped as the training loop crops
+    (epoch 0); maps as float32."""
     from actx.train import TemporalCrop, collate_maps
 
     n = len(train_set)
@@ -335,18 +345,20 @@ def gradient_history(cfg: Any, records: Mapping[str, Sequence[Any]], store: Any,
     params = spec.params
     train = records[TRAIN_SPLIT]
     transform = feature_transform(store, stream, train)
-    train_set = WindowSamples(store, train, tuple(train.classes), stream, pairs, int(cfg.features["time_stride"]),
-                              seed, transform, inputs=spec.inputs)
+    stride = int(cfg.features["time_stride"])
+    train_set = WindowSamples(store, train, tuple(train.classes), stream, pairs, stride, seed, transform,
+                              inputs=spec.inputs)
     settings = TrainSettings.from_config(cfg, seed=seed)
     torch.manual_seed(seed)
-    head = spec.make_head(int(store.entry(train_set.ids[0], stream)["shape"][0]), len(train.classes), None, params)
-    parts = actx_parts(params["gamma"], params["xi"], params["sim_weight"], params["diff_weight"],
-                       loss_features=params["loss_features"], multi_label=bool(cfg.dataset["multi_label"]))
+    channels = int(store.entry(train_set.ids[0], stream)["shape"][0])
+    head = spec.make_head(channels, len(train.classes), None, params)
+    parts = actx_parts(params, bool(cfg.dataset["multi_label"]))
     batch = fixed_batch(train_set, settings)
     rows = []
 
     def measure(epoch: int, _row: Mapping | None = None) -> None:
-        norms = gradient_shares(head, parts, {k: v.to(next(head.parameters()).device) if torch.is_tensor(v) else v
+        device = next(head.parameters()).device
+        norms = gradient_shares(head, parts, {k: v.to(device) if torch.is_tensor(v) else v
                                               for k, v in batch.items()})
         shares = norm_shares(norms)
         rows.extend(dict(epoch=epoch, group=g, part=p, norm=norms.loc[g, p], share=shares.loc[g, p])
@@ -359,15 +371,16 @@ def gradient_history(cfg: Any, records: Mapping[str, Sequence[Any]], store: Any,
     return pd.DataFrame(rows)
 
 
-# --- the diagnostic rendering --------------------------------------------------------------------------------------
+# --- the diagnostic rendering ---------------------------------------------------------------------------
 def diagnostic_config(cfg: Any, name: str = "still_scene", **knobs: Any) -> Any:
     """cfg for a *diagnostic* benchmark without bystanders and camera motion: no bystander, none walking, a
-    still camera, DIAGNOSTIC_SIZE clips per class (capped by the profile's), no test_shifted, negatives, stills
-    or untrimmed videos (nothing here needs them); ``knobs`` override further data settings.
+    still camera, DIAGNOSTIC_SIZE clips per class (capped by the profile's), no test_shifted, negatives,
+    stills or untrimmed videos (nothing here needs them); ``knobs`` override further data settings.
 
-    Its data root is cfg.data_root / DIAGNOSTIC_ROOT / name, so its benchmark, features and runs live apart from
-    the course's (the runner keys run folders by method, not by data; actx.experiments.sampling does the same).
-    The main benchmark's knobs are untouched.
+    Its data root is cfg.data_root / DIAGNOSTIC_ROOT / name, so its benchmark, features and runs live apart
+    from the course's (ensure_benchmark renders into cfg.cache / "synthetic" whatever the knobs, and the
+    runner keys run folders by method, not by data; actx.experiments.sampling does the same). The main
+    benchmark's knobs are untouched.
     """
     size = {k: min(int(v), int(cfg.data[k])) for k, v in DIAGNOSTIC_SIZE.items()}
     data = dict(bystanders=(0, 0), bystander_walk=0.0, camera_motion=0.0, shifted_per_class=0,
@@ -377,8 +390,8 @@ def diagnostic_config(cfg: Any, name: str = "still_scene", **knobs: Any) -> Any:
     return dataclasses.replace(diag, data_root=cfg.data_root / DIAGNOSTIC_ROOT / name)
 
 
-__all__ = ["ACTX_GROUPS", "CATEGORIES", "COVER", "DIAGNOSTIC_ROOT", "DIAGNOSTIC_SIZE", "TOP_SHARE", "actx_parts",
-           "boxes_mask", "category_shares", "cell_coverage", "conjugate_difference", "diagnostic_config",
-           "difference_map", "difference_maps", "fixed_batch", "gradient_history", "gradient_shares",
-           "longest_conjugates", "map_grounding", "normalise_map", "norm_shares", "person_grids", "top_voxels",
-           "voxel_categories", "where_different"]
+__all__ = ["ACTX_GROUPS", "CATEGORIES", "COVER", "DIAGNOSTIC_ROOT", "DIAGNOSTIC_SIZE", "TOP_SHARE",
+           "actx_parts", "boxes_mask", "category_shares", "cell_coverage", "conjugate_difference",
+           "diagnostic_config", "difference_map", "difference_maps", "fixed_batch", "gradient_history",
+           "gradient_shares", "longest_conjugates", "map_grounding", "normalise_map", "norm_shares",
+           "person_grids", "top_voxels", "voxel_categories", "where_different"]
