@@ -222,3 +222,20 @@ def test_the_diagnostic_config_lives_apart_and_leaves_the_benchmark_alone(tmp_pa
     assert cfg.data == actx.config.make_config("default", tmp_path, "cpu").data  # the main knobs untouched
     small = G.diagnostic_config(actx.config.make_config("ci", tmp_path, "cpu"))
     assert small.data["train_per_class"] == 3  # capped by the profile's own size
+
+
+def test_gradient_history_measures_every_epoch_and_is_kept(tiny, tmp_path, monkeypatch):
+    cfg = actx.config.make_config("ci", tmp_path, "cpu", train__epochs=2, train__batch_size=2,
+                                  train__milestones=(), train__crop=None)
+    train = ClipSet(list(tiny["records"]), ("a", "b"), "fake", tmp_path, "train")
+    history = G.gradient_history(cfg, {"train": train}, tiny["store"], tiny["pairs"])
+    assert sorted(history.epoch.unique()) == [0, 1, 2]
+    assert len(history) == 3 * len(G.ACTX_GROUPS) * 2  # epochs 0-2, four groups, two parts
+    assert (history.query("group == 'classifier' and part == 'conjugate'")["norm"] == 0).all()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a kept gradient history was computed again")
+
+    monkeypatch.setattr(G, "_measure_training", no_training)
+    pd.testing.assert_frame_equal(G.gradient_history(cfg, {"train": train}, tiny["store"], tiny["pairs"]),
+                                  history, check_dtype=False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -332,27 +333,50 @@ def gradient_history(cfg: Any, records: Mapping[str, Sequence[Any]], store: Any,
     samples: actx.experiments.runner) and measure :func:`gradient_shares` on a :func:`fixed_batch` before
     training (epoch 0) and after every epoch. Returns long rows (epoch, group, part, norm, share).
 
-    Nothing is cached: the run trains in a temporary folder (its cost is one training run of the method).
+    Load-or-compute: the table is kept in cfg.cache / "diagnosis", named by a hash of what it depends on (the
+    method's parameters, the schedule, the features, the training clips and their pairs); the head itself
+    trains in a temporary folder and is not kept (its cost is one training run of the method).
     """
-    from actx.train import TrainSettings, fit
+    from actx.config import config_hash
+    from actx.files import atomic_write
+    from actx.train import TrainSettings
+
+    from .methods import get_method
+    from .runner import TRAIN_SPLIT
+
+    settings = TrainSettings.from_config(cfg, seed=seed)
+    columns = ["sample_id", "conjugate_id", "sample_start", "sample_end", "conjugate_start", "conjugate_end"]
+    recipe = {"version": 1, "params": get_method("actx").params, "settings": dataclasses.asdict(settings),
+              "features": Path(store.root).name, "stream": stream,
+              "train": [r.id for r in records[TRAIN_SPLIT]], "pairs": pairs[columns].values.tolist()}
+    path = Path(cfg.cache) / "diagnosis" / f"gradients-{stream}-seed{int(seed)}-{config_hash(recipe)}.csv"
+    if path.exists():
+        return pd.read_csv(path)
+    table = _measure_training(cfg, records[TRAIN_SPLIT], store, pairs, settings, stream, progress)
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    return table
+
+
+def _measure_training(cfg: Any, train: Sequence[Any], store: Any, pairs: pd.DataFrame, settings: Any,
+                      stream: str, progress: bool) -> pd.DataFrame:
+    """:func:`gradient_history`'s computation: a fresh ActX head trained with actx.train.fit, measured."""
+    from actx.train import fit
 
     from .methods import get_method
     from .normalise import feature_transform
-    from .runner import TRAIN_SPLIT
     from .samples import WindowSamples
 
     spec = get_method("actx")
     params = spec.params
-    train = records[TRAIN_SPLIT]
     transform = feature_transform(store, stream, train)
     stride = int(cfg.features["time_stride"])
-    train_set = WindowSamples(store, train, tuple(train.classes), stream, pairs, stride, seed, transform,
-                              inputs=spec.inputs)
-    settings = TrainSettings.from_config(cfg, seed=seed)
-    torch.manual_seed(seed)
+    train_set = WindowSamples(store, train, tuple(train.classes), stream, pairs, stride, settings.seed,
+                              transform, inputs=spec.inputs)
+    torch.manual_seed(settings.seed)
     channels = int(store.entry(train_set.ids[0], stream)["shape"][0])
     head = spec.make_head(channels, len(train.classes), None, params)
-    parts = actx_parts(params, bool(cfg.dataset["multi_label"]))
+    multi_label = bool(cfg.dataset["multi_label"])
+    parts = actx_parts(params, multi_label)
     batch = fixed_batch(train_set, settings)
     rows = []
 
@@ -366,8 +390,8 @@ def gradient_history(cfg: Any, records: Mapping[str, Sequence[Any]], store: Any,
 
     measure(0)
     with tempfile.TemporaryDirectory(prefix="actx-gradients-") as out:
-        fit(head, spec.make_objective(params, bool(cfg.dataset["multi_label"])), train_set, settings, out,
-            device=cfg.device, progress=progress, callback=measure)
+        fit(head, spec.make_objective(params, multi_label), train_set, settings, out, device=cfg.device,
+            progress=progress, callback=measure)
     return pd.DataFrame(rows)
 
 
