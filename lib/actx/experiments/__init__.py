@@ -9,8 +9,8 @@
 
 Modules: methods (the registry), samples (action and conjugate windows), normalise (the optional fixed feature
 scale), scoring (mAP, top-1, mean class accuracy), runner (run, RunResult, load_run), fusion (late_fusion),
-grounding (grounding, frame_window), judge (compare_seeds: one rule for a difference against the seed
-spread), tables (results_table).
+grounding (grounding, frame_window), diagnosis (ActX's conjugate signal before training, gradient shares),
+judge (compare_seeds: one rule for a difference against the seed spread), tables (results_table).
 """
 
 from .fusion import late_fusion
@@ -27,6 +27,8 @@ from .samples import VIDEO_KINDS, WindowSamples, action_steps
 from .scoring import METRIC_NAMES, class_ap, probabilities, softmax, split_metrics
 from .tables import FUSED, mean_pm, results_table, stream_result
 from . import where_when  # paper 003's localisation experiments (spatial_localisation, temporal_localisation)
+from . import diagnosis  # ActX's conjugate signal without training, where it lands, its share of the gradient
+from .diagnosis import diagnostic_config, difference_maps, gradient_history, gradient_shares, where_different
 
 __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "Difference", "compare_seeds", "frame_window", "judge", "EVAL_SPLITS", "FUSED", "INPUTS", "eval_splits", "method_config", "params_suffix", "probabilities", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
@@ -34,5 +36,6 @@ __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",
     "mean_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
-    "map_cells", "split_metrics", "stream_result", "uses_conjugates", "voxel_norm_scale",
+    "map_cells", "split_metrics", "diagnosis", "diagnostic_config", "difference_maps", "gradient_history",
+    "gradient_shares", "where_different", "stream_result", "uses_conjugates", "voxel_norm_scale",
 ]
