@@ -7,7 +7,7 @@ A run lives in ``cfg.cache / "runs" / <stream> / <method>[-<conjugates>][-<param
 conjugate suffix only for methods trained with conjugates, or built on one that is; the parameter suffix only
 when ``params`` changes a default, e.g. ``actx-thread-gamma=5``):
 
-    last.pt, final.pt, metrics.csv   actx.train.fit's checkpoints and per-epoch metrics (loss parts, test mAP)
+    last.pt, final.pt, metrics.csv   actx.train.fit's checkpoints and per-epoch metrics (loss parts, val mAP)
     predictions.npz                  per split: "<split>.probs" (N, C) softmax probabilities, "<split>.labels"
                                      (N, C), "<split>.ids", "<split>.windows" (N, 2) action-window frames,
                                      "<split>.S" / "<split>.C" (N, T, h, w) maps (no C when the head has
@@ -81,7 +81,7 @@ class RunResult:
     windows  {split: (N, 2) action-window frames [start, end) the maps cover}
     maps     {split: {"S": (N, T, h, w), "C": (N, T, h, w) or None, "mask": (N, T) bool}} ({} for a fusion)
     params   parameters of the head (a frozen base included); head: the trained module (None for a fusion)
-    history  metrics.csv as a DataFrame (epoch, lr, loss parts, test mAP per epoch); None for a fusion
+    history  metrics.csv as a DataFrame (epoch, lr, loss parts, val mAP per epoch); None for a fusion
     extra    {split: {name: array}}: a method's own predictions beyond the standard arrays (detection: one row
              per proposal, "boxes", "frame", "scores", and the ground truth "gt_*"); empty for most methods
     """
@@ -451,8 +451,9 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
         spec.prepare(head, _batches(plain, settings.batch_size), progress)
 
     def curves(model: nn.Module, epoch: int) -> dict[str, float]:
-        # after every epoch, so that metrics.csv has learning curves; a stopping point is chosen on val only
-        preds = _evaluate(model, evals, cfg.device, settings.batch_size, multi_label)
+        # after every epoch, on val only, so that metrics.csv has a learning curve (the test splits are read once,
+        # by _finish, after training: per-epoch test curves cost two evaluation passes per epoch and decide nothing)
+        preds = _evaluate(model, {VAL_SPLIT: evals[VAL_SPLIT]}, cfg.device, settings.batch_size, multi_label)
         return {f"{s}_mAP": split_metrics(p["probs"], p["labels"])["mAP"] for s, p in preds.items()}
 
     t0 = time.perf_counter()

@@ -12,9 +12,9 @@ from actx.models.classify import MULTI_LABEL
 PARAMS = {"dim": ACF_DIM, "xi": XI, "sim_weight": SIM_WEIGHT, "diff_weight": DIFF_WEIGHT}
 WHY = {
     "dim": "open: 256 keeps both projections well below the backbone's size (ACF_DIM)",
-    "xi": "open: ActX's margin, so that the two conjugate objectives differ only in what they compare",
-    "sim_weight": "open: unweighted, as ActX's Eq. 1",
-    "diff_weight": "open: unweighted, as ActX's Eq. 1",
+    "xi": "open: chosen on val from {0.5, 0.9} with ActX's grid and budget (actx.experiments.tuning)",
+    "sim_weight": "open: chosen on val from {1, 0.1} (actx.experiments.tuning): 0.1",
+    "diff_weight": "open: chosen on val from {1, 0.1} (actx.experiments.tuning): 0.1",
 }
 
 

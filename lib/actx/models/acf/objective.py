@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from actx.models.acf.head import ACFHead
 from actx.models.classify import MULTI_LABEL, classification_loss, time_mask_of
 
-# ACF's hinge margin and loss weights: the same values as ActX's (actx.models.actx.objective), so that the two
-# conjugate objectives of Table 1 differ in what they compare (pooled vectors vs voxels), not in their settings.
-XI = 0.5
-SIM_WEIGHT = 1.0
-DIFF_WEIGHT = 1.0
+# ACF's hinge margin and loss weights: open, chosen on the validation split with the same grid and budget as
+# ActX's (actx.experiments.tuning, notebook 07): xi 0.9 with both conjugate losses weighted 0.1 had the best val
+# mAP (71.1, against 69.3 for the unweighted xi = 0.5 it had before; one seed).
+XI = 0.9
+SIM_WEIGHT = 0.1
+DIFF_WEIGHT = 0.1
 
 
 def acf_objective(model: ACFHead, batch: dict, xi: float = XI, sim_weight: float = SIM_WEIGHT,

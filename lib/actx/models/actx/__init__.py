@@ -32,9 +32,9 @@ WHY = {
     "dense_theta": "open: a channel-wise 1x1x1 conv keeps theta's parameters 'negligible' as the paper says "
                    "(DENSE_THETA)",
     "gamma": "open (Eq. 2): 10 turns a cosine gap of 0.1 into an e-fold weight ratio (GAMMA)",
-    "xi": "open (Eq. 3): a voxel stops being penalised at cos 0.5 (XI)",
-    "sim_weight": "open: Eq. 1 adds its three terms unweighted",
-    "diff_weight": "open: Eq. 1 adds its three terms unweighted",
+    "xi": "open (Eq. 3): chosen on val from {0.5, 0.9} (actx.experiments.tuning, notebook 07; XI)",
+    "sim_weight": "open: chosen on val from {1, 0.1}; 1, Eq. 1's unweighted sum, won",
+    "diff_weight": "open: chosen on val from {1, 0.1}; 1, Eq. 1's unweighted sum, won",
     "loss_features": "section 3.2 compares X = F(a) and Z = F(c), the backbone maps (LOSS_FEATURES)",
 }
 HEAD_PARAMS = ("rho", "alpha", "beta", "use_s_att", "map_kernel", "dense_theta")
