@@ -89,7 +89,8 @@ def test_run_is_cached_and_reloaded_without_training(tmp_path, bench, monkeypatc
     assert first.path == folder
     files = {p.name for p in folder.iterdir()}
     assert {"final.pt", "metrics.csv", "predictions.npz", "metrics.json"} <= files
-    assert list(first.history["epoch"]) == [1, 2] and "test_mAP" in first.history
+    assert list(first.history["epoch"]) == [1, 2] and "val_mAP" in first.history
+    assert "test_mAP" not in first.history  # test is read once, after training, not per epoch
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")

@@ -101,10 +101,13 @@ POSITIONS = {"actor_boxes": "box", "keypoints": "point", "actor_keypoints": "poi
 def on_map(name: str, array: np.ndarray, geometry: Any) -> np.ndarray:
     """Input ``name``'s positions moved from fractions of the frame to fractions of the map of ``geometry``
     (an actx.features.geometry.MapGeometry, e.g. actx.experiments.map_cells(cfg, frame size)); absent boxes and
-    points stay as they are (all zero / NaN)."""
+    points stay as they are (all zero / NaN). An input not listed in POSITIONS holds no positions and is returned
+    as it is (e.g. a method's own per-step scores)."""
     from actx.features.geometry import to_map_fraction
 
-    kind = POSITIONS[name]
+    kind = POSITIONS.get(name)
+    if kind is None:
+        return array
     out = np.array(array, np.float32, copy=True)
     (H, W), (h, w) = geometry.size, geometry.cells
     cols = lambda v: to_map_fraction(v, geometry.cols, W, w)  # noqa: E731
