@@ -5,6 +5,7 @@ entropy (001 section 2.4), the K + 1 accuracy, and the HACS clips."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -15,7 +16,10 @@ import torch.nn.functional as F
 from actx.backbones import efficientnet_lite0
 from actx.backbones.inflate import TIME_STRIDE, TimeConv, inflated_efficientnet_lite0
 from actx.data import Record
+import actx.experiments as E
 from actx.experiments import hacs30, split_metrics
+from actx.models import finetune3d
+from actx.models.classify import classification_loss, sample_weight_sum
 from actx.models.finetune3d import FinetunedTop, weighted_cross_entropy
 
 
@@ -80,6 +84,46 @@ def test_weighted_cross_entropy_weighs_the_background_by_the_negative_weight():
     assert torch.allclose(weighted_cross_entropy(logits, y, 1.0), ce.mean())
     with pytest.raises(ValueError, match="one label"):
         weighted_cross_entropy(logits, torch.ones(3, 3))
+
+
+def test_weighted_class_loss_on_hand_computed_values():
+    # sample 0: class 0 of logits (0, 0, 0): CE = ln 3; sample 1: the background (last class) of logits
+    # (0, 0, ln 2): p = 2 / 4, CE = ln 2
+    logits = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, math.log(2.0)]])
+    y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    expected = (1.0 * math.log(3.0) + 0.01 * math.log(2.0)) / (1.0 + 0.01)
+    assert classification_loss(logits, y, False, 0.01).item() == pytest.approx(expected, rel=1e-6)
+    assert classification_loss(logits, y, False).item() == pytest.approx((math.log(3.0) + math.log(2.0)) / 2)
+    assert sample_weight_sum(y, 0.01) == pytest.approx(1.01) and sample_weight_sum(y, None) == 2.0
+    with pytest.raises(ValueError, match="multi-label"):
+        classification_loss(logits, y, True, 0.01)
+    with pytest.raises(ValueError, match="> 0"):
+        classification_loss(logits, y, False, 0.0)
+
+
+def test_hacs_heads_train_with_the_backbones_weighted_loss_and_the_generic_rows_do_not():
+    for name in ("hacs_attentional", "hacs_acf", "hacs_actx"):
+        assert E.get_method(name).params["negative_weight"] == finetune3d.NEGATIVE_WEIGHT
+        assert "negative_weight" not in E.get_method(name[5:]).params  # the other chapters' recipes unchanged
+    assert set(hacs30.METHODS[1:]) == {"hacs_attentional", "hacs_acf", "hacs_actx"}
+    torch.manual_seed(0)
+    f = torch.rand(4, 6, 2, 3, 3)  # (B, D, T, H, W)
+    y = torch.eye(3)[[0, 2, 1, 2]]  # samples 1 and 3: the background
+    head = E.get_method("hacs_attentional").make_head(6, 3)
+    out = E.get_method("hacs_attentional").make_objective(multi_label=False)(head, {"f": f, "y": y})
+    assert out["loss"].item() == pytest.approx(weighted_cross_entropy(head(f)["logits"], y, 0.01).item(), rel=1e-6)
+    # with conjugates for the positives only (neighbour pairs: negatives have none), the class part is still the
+    # weighted mean over the whole batch, and the conjugate losses keep their share of the batch
+    spec = E.get_method("hacs_actx")
+    head = spec.make_head(6, 3)
+    cmask = torch.tensor([[True, True], [False, False], [True, True], [False, False]])
+    batch = {"f": f, "y": y, "cf": torch.rand(4, 6, 2, 3, 3) * cmask[:, None, :, None, None], "cmask": cmask}
+    out = spec.make_objective(multi_label=False)(head, batch)
+    assert out["class"].item() == pytest.approx(weighted_cross_entropy(head(f)["logits"], y, 0.01).item(), rel=1e-5)
+    assert out["loss"].item() == pytest.approx((out["class"] + out["sim"] + out["diff"]).item(), rel=1e-6)
+    plain = E.get_method("actx").make_objective(multi_label=False)(head, batch)  # same head, unweighted
+    assert plain["class"].item() == pytest.approx(F.cross_entropy(head(f)["logits"], y.argmax(1)).item(), rel=1e-5)
+    assert plain["sim"].item() == pytest.approx(out["sim"].item()) and plain["class"] != out["class"]
 
 
 def test_mean_class_accuracy_counts_the_background_as_the_k_plus_1th_class():

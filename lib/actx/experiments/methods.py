@@ -26,6 +26,11 @@ and the action detectors of ACRN (paper 002 Table 1a), on key frames with actor 
     acrn_base     the Base-Model (section 3.1)
     acrn_concat   Resize+Concat;  acrn_santoro  Santoro et al.'s relation network;  acrn  ACRN (section 3.2)
 
+and the HACS-30 rows (000 Table 3, actx.experiments.hacs30), on the fine-tuned backbone's maps:
+
+    hacs_backbone     the inflated 3D network fine-tuned (its own two-phase fit)
+    hacs_attentional, hacs_acf, hacs_actx   the heads above with the weighted cross entropy (negatives 0.01)
+
 and 003 Table 6's pair (without / with the attention) on two base networks, on the same per-frame maps:
 
     avgpool_frames / avgpool_s16     average pooling on EfficientNet-Lite0's / its stride-16 trunk's maps
@@ -53,7 +58,7 @@ import torch.nn as nn
 
 from actx import models
 from actx.models import acrn
-from actx.models.classify import classification_objective
+from actx.models.classify import classification_objective, sample_weight_sum
 from actx.train.spatial import spatial_crop_fit
 
 
@@ -153,8 +158,11 @@ class Method:
                        ) -> Objective:
         """``objective(model, batch) -> {"loss", ...}`` bound to ``params``; wrapped by
         :func:`optional_conjugates` for methods that train with conjugates."""
-        objective = self.package.build_objective(self.resolve(params), multi_label, self.inputs)
-        return optional_conjugates(objective, multi_label, self.inputs) if self.conjugates else objective
+        resolved = self.resolve(params)
+        objective = self.package.build_objective(resolved, multi_label, self.inputs)
+        if not self.conjugates:
+            return objective
+        return optional_conjugates(objective, multi_label, self.inputs, resolved.get("negative_weight"))
 
     @property
     def objective(self) -> Objective:
@@ -177,8 +185,8 @@ def _with_parts(parts: dict) -> dict:
     return {**{k: zero for k in CONJUGATE_PARTS}, **parts}
 
 
-def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL, inputs: tuple[str, ...] = ()
-                        ) -> Objective:
+def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL, inputs: tuple[str, ...] = (),
+                        negative_weight: float | None = None) -> Objective:
     """Wrap a conjugate objective (ActX Eq. 1; ACF) so that samples without a conjugate still train.
 
     A sample has no conjugate when its ``"cmask"`` row is all False (a zero-length "cf"). actx.losses does not
@@ -191,6 +199,15 @@ def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL, i
         loss  = (n_c loss_c + n_o class_o) / B   (= class + w_sim sim + w_diff diff, ActX Eq. 1)
 
     A batch where every row has a conjugate is passed through unchanged.
+
+    With ``negative_weight`` (the weighted cross entropy of the HACS-30 rows, 001 section 2.4) the class loss is
+    the weighted mean sum_i w_i CE_i / sum_i w_i over all B rows, so its two parts are recombined by their weight
+    sums W_c, W_o (actx.models.classify.sample_weight_sum) instead of their counts; the conjugate losses keep
+    their share n_c / B:
+
+        class = (W_c class_c + W_o class_o) / (W_c + W_o),   loss = class + n_c / B (loss_c - class_c)
+
+    which is the formula above when every weight is 1.
     """
 
     @functools.wraps(objective)
@@ -203,15 +220,20 @@ def optional_conjugates(objective: Objective, multi_label: bool = MULTI_LABEL, i
         if bool(has.all()):
             return _with_parts(objective(model, batch))
         b, n_c = has.numel(), int(has.sum())
-        rest = classification_objective(model, _subset(batch, ~has, False), multi_label, inputs)
+        rest = classification_objective(model, _subset(batch, ~has, False), multi_label, inputs, negative_weight)
         if n_c == 0:
             zero = rest["class"].new_zeros(())
             return {"loss": rest["loss"], "class": rest["class"], "sim": zero, "diff": zero}
         parts = _with_parts(objective(model, _subset(batch, has, True)))
         w_c, w_o = n_c / b, (b - n_c) / b
         out = {k: w_c * v for k, v in parts.items() if k not in ("loss", "class")}
-        out["class"] = w_c * parts["class"] + w_o * rest["class"]
-        out["loss"] = w_c * parts["loss"] + w_o * rest["loss"]
+        if negative_weight is None:
+            out["class"] = w_c * parts["class"] + w_o * rest["class"]
+            out["loss"] = w_c * parts["loss"] + w_o * rest["loss"]
+            return out
+        big_c, big_o = (sample_weight_sum(batch["y"][rows], negative_weight) for rows in (has, ~has))
+        out["class"] = (big_c * parts["class"] + big_o * rest["class"]) / (big_c + big_o)
+        out["loss"] = out["class"] + w_c * (parts["loss"] - parts["class"])
         return out
 
     return wrapped
@@ -270,6 +292,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # (actx.experiments.hacs30).
     Method("hacs_backbone", "Backbone (inflated EfficientNet-Lite0, fine-tuned)", models.finetune3d,
            features=models.finetune3d.FEATURES, fit=models.finetune3d.fit),
+    # ... and the attention heads on its fine-tuned maps, trained with the same weighted cross entropy as the
+    # backbone (001 section 2.4: the background class weighted 0.01, the actions 1).
+    *(Method(f"hacs_{name}", title, package, {"negative_weight": models.finetune3d.NEGATIVE_WEIGHT},
+             conjugates=conjugates)
+      for name, title, package, conjugates in (("attentional", "Attentional pooling", models.attentional, False),
+                                               ("acf", "ACF", models.acf, True),
+                                               ("actx", "ActX", models.actx, True))),
     # VOC still images (001 section 1): one-step maps, random 8 x 8 crops of the map in training
     # (actx.experiments.stills); the baseline averages the same features.
     Method("still_avgpool", "Avg. pooling (baseline)", models.avgpool, fit=spatial_crop_fit),

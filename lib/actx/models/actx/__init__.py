@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from actx.models.actx.head import DENSE_THETA, MAP_KERNEL, ActXHead, pool, pool_per_step, step_features
 from actx.models.actx.objective import (DIFF_WEIGHT, GAMMA, LOSS_FEATURES, SIM_WEIGHT, XI, actx_objective)
-from actx.models.classify import MULTI_LABEL
+from actx.models.classify import MULTI_LABEL, NEGATIVE_WEIGHT_WHY
 
 # The registry's parameters (actx.experiments.METHODS["actx"].params): the paper's defaults, and for every value
 # the paper leaves open the default named in .head / .objective, whose comments give the reasoning in full.
@@ -36,6 +36,7 @@ WHY = {
     "sim_weight": "open: chosen on val from {1, 0.1}; 1, Eq. 1's unweighted sum, won",
     "diff_weight": "open: chosen on val from {1, 0.1}; 1, Eq. 1's unweighted sum, won",
     "loss_features": "section 3.2 compares X = F(a) and Z = F(c), the backbone maps (LOSS_FEATURES)",
+    "negative_weight": NEGATIVE_WEIGHT_WHY,  # set by the HACS-30 row only (actx.experiments.methods)
 }
 HEAD_PARAMS = ("rho", "alpha", "beta", "use_s_att", "map_kernel", "dense_theta")
 
@@ -49,7 +50,8 @@ def build_head(in_channels: int, num_classes: int, params: Mapping[str, Any], ba
 def build_objective(params: Mapping[str, Any], multi_label: bool = MULTI_LABEL, inputs: tuple[str, ...] = ()):
     """actx_objective bound to the run's parameters (ActX heads take no extra inputs)."""
     kwargs = {k: params[k] for k in ("gamma", "xi", "sim_weight", "diff_weight", "loss_features")}
-    return functools.partial(actx_objective, multi_label=multi_label, **kwargs)
+    return functools.partial(actx_objective, multi_label=multi_label, negative_weight=params.get("negative_weight"),
+                             **kwargs)
 
 
 __all__ = ["DENSE_THETA", "DIFF_WEIGHT", "GAMMA", "HEAD_PARAMS", "LOSS_FEATURES", "MAP_KERNEL", "PARAMS",

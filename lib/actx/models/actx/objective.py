@@ -41,16 +41,17 @@ LOSS_FEATURES = "backbone"
 def actx_objective(model: ActXHead, batch: dict, gamma: float = GAMMA, xi: float = XI,
                    sim_weight: float = SIM_WEIGHT, diff_weight: float = DIFF_WEIGHT,
                    multi_label: bool = MULTI_LABEL, loss_features: str = LOSS_FEATURES,
-                   chunk: int | None = ops.ETA_CHUNK) -> dict:
+                   chunk: int | None = ops.ETA_CHUNK, negative_weight: float | None = None) -> dict:
     """ActX Eq. 1 with Eq. 3 and 4: L_class + sim_weight * L_sim(X, Z; S) + diff_weight * L_diff(X, Z; C).
 
     The weights s_i, c_i are the action sample's maps S and C; X, Z are the action sample's and the
     conjugate's voxels (``loss_features``: "backbone" maps, or "theta" features computed by the same theta for
-    both).
+    both). ``negative_weight``: L_class weighs the last (background) class so, the weighted cross entropy of the
+    HACS-30 schedule (001 section 2.4; actx.models.classify.classification_loss).
     """
     f, y = batch["f"], batch["y"]
     out = model(f, batch.get("mask"))
-    cls = classification_loss(out["logits"], y, multi_label)
+    cls = classification_loss(out["logits"], y, multi_label, negative_weight)
     cmask = time_mask_of(batch, "cf", "cmask")
     cf = batch["cf"]
     if loss_features == "backbone":

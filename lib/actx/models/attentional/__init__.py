@@ -22,12 +22,12 @@ import torch
 import torch.nn as nn
 
 from actx import ops
-from actx.models.classify import classification_builder
+from actx.models.classify import NEGATIVE_WEIGHT_WHY, classification_builder
 
 # No open values: the rank-1 factorisation (Girdhar and Ramanan's choice, as in ActX's comparison) has none
-# besides its weights.
+# besides its weights. The HACS-30 row adds "negative_weight" (actx.experiments.methods).
 PARAMS: dict = {}
-WHY: dict = {}
+WHY: dict = {"negative_weight": NEGATIVE_WEIGHT_WHY}
 
 
 class AttentionalPoolingHead(nn.Module):

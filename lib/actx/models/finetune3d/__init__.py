@@ -24,10 +24,9 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from actx.backbones.inflate import SPLIT, TIME_STRIDE, inflated_efficientnet_lite0
-from actx.models.classify import head_inputs
+from actx.models.classify import classification_loss, head_inputs
 from actx.models.pooling import uniform_maps
 
 # The frozen part's output has time stride TIME_STRIDE / 2 (the stride-32 stage strides time once more).
@@ -103,14 +102,9 @@ def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor, negative_weigh
                            ) -> torch.Tensor:
     """Cross entropy with per-sample weights (001 section 2.4): ``negative_weight`` for samples of the last class
     (the background, BACKGROUND), 1 for the others; the weighted mean sum_i w_i CE_i / sum_i w_i (PyTorch's
-    convention for class weights). logits (B, K+1), y (B, K+1) one-hot."""
-    if logits.shape != y.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and one-hot y {tuple(y.shape)} must both be (B, K+1)")
-    if not bool((y.sum(1) == 1).all()):
-        raise ValueError("weighted_cross_entropy needs exactly one label per sample (one-hot rows)")
-    weight = torch.ones(logits.shape[1], dtype=logits.dtype, device=logits.device)
-    weight[-1] = float(negative_weight)
-    return F.cross_entropy(logits, y.argmax(1), weight=weight)
+    convention for class weights). logits (B, K+1), y (B, K+1) one-hot. The attention heads of the HACS rows use
+    the same loss (actx.models.classify.classification_loss with ``negative_weight``)."""
+    return classification_loss(logits, y, False, float(negative_weight))
 
 
 def weighted_objective(model: nn.Module, batch: dict, negative_weight: float = NEGATIVE_WEIGHT,
