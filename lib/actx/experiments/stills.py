@@ -8,7 +8,10 @@
 Data: the benchmark's ``stills`` split (1-3 acting units per image, every person boxed with their actions), split
 by a hash of the id into test (TEST_SHARE) and train, and VAL_SHARE of train for validation. Labels are the
 actions performed in the image: multi-label, so the runs use sigmoid / binary cross entropy and report mAP (the
-accuracies are undefined). VOC 2012 action (actx.data.adapters.voc_action) gives records of the same form.
+accuracies are undefined). VOC 2012 action (actx.data.adapters.voc_action: ImageSets/Action, the XML action
+annotations and the JPEGs under DATA_ROOT/voc2012_action) gives records of the same form: ``cfg = setting(cfg,
+"voc2012_action")`` and the same calls; VAL_SHARE of VOC train is held out for validation and VOC val (the paper's
+evaluation set; VOC test has no public labels) is reported as ``test``.
 
 Features: the image resized so that its short side is SHORT_SIDE (001 section 1: "we resize the smaller dimension
 to 256"), the shipped ImageNet EfficientNet-Lite0's last map (stride 32; the paper's DenseNet-161 loads from a
@@ -43,19 +46,41 @@ SHORT_SIDE = 256  # 001 section 1
 TEST_SHARE = 0.4  # stills held out for testing: the same share as the HACS chapter's negatives
 BATCH_SIZE = 32  # 001 section 1: "train the network with the mini-batch size of 32"
 DATASET = "synthetic_stills"
+REAL = "voc2012_action"  # the real set's actx.data name, read under DATA_ROOT / REAL; its runs are kept under it
 STREAM = "rgb"
 METHODS = ("still_avgpool", "still_actx")
 PAPER = {"still_avgpool": 78.2, "still_actx": 80.2}  # 001 section 1: DenseNet-161 baseline, ActX (VOC 2012 val)
 FEATURES_VERSION = 1
 
 
+def setting(cfg: Any, dataset: str = "synthetic") -> Any:
+    """The notebook's ``DATASET``: "synthetic" (the benchmark's stills; ``cfg`` unchanged) or "voc2012_action"
+    (VOC 2012 action under cfg.data_root / "voc2012_action", data/README.md), recorded in cfg.dataset."""
+    if dataset == "synthetic":
+        return cfg
+    if dataset != REAL:
+        raise ValueError(f"DATASET must be 'synthetic' or {REAL!r} (VOC 2012 action under DATA_ROOT/{REAL}), got "
+                         f"{dataset!r}")
+    return cfg.replace(dataset__name=REAL, dataset__root=str(Path(cfg.data_root) / REAL),
+                       dataset__eval_splits=("test",), dataset__multi_label=True)
+
+
+def is_real(cfg: Any) -> bool:
+    """True when ``cfg`` (from :func:`setting`) names VOC 2012 action."""
+    return cfg.dataset["name"] == REAL
+
+
 def still_config(cfg: Any) -> Any:
     """``cfg`` for this setting: the stills as a multi-label data set reported on ``test``; batches of 32 whole
-    one-step maps (the spatial crop is the methods' own fit)."""
-    from actx.data.synthetic import ensure_benchmark
+    one-step maps (the spatial crop is the methods' own fit). Runs live under DATASET, or REAL for VOC."""
+    if is_real(cfg):
+        name, root = REAL, cfg.dataset["root"]
+    else:
+        from actx.data.synthetic import ensure_benchmark
 
-    out = cfg.replace(dataset__name=DATASET, dataset__root=str(ensure_benchmark(cfg)),
-                      dataset__eval_splits=("test",), dataset__multi_label=True)
+        name, root = DATASET, str(ensure_benchmark(cfg))
+    out = cfg.replace(dataset__name=name, dataset__root=root, dataset__eval_splits=("test",),
+                      dataset__multi_label=True)
     return dataclasses.replace(out, train=MappingProxyType(dict(cfg.train, batch_size=BATCH_SIZE, crop=None)))
 
 
@@ -65,7 +90,9 @@ def _image_record(r: Record, split: str) -> Record:
 
 def still_records(cfg: Any) -> dict[str, ClipSet]:
     """{"train", "val", "test"} of the benchmark's stills, split by a hash of the id (see the module docstring);
-    classes: the benchmark's actions."""
+    classes: the benchmark's actions. On VOC (:func:`setting`): :func:`voc_records`."""
+    if is_real(cfg):
+        return voc_records(cfg.dataset["root"])
     stills = benchmark_splits(cfg, ("stills",))["stills"]
     order = sorted(stills, key=lambda r: hashlib.sha1(r.id.encode()).hexdigest())
     test_pos = set(held_out(len(order), TEST_SHARE))
@@ -76,6 +103,32 @@ def still_records(cfg: Any) -> dict[str, ClipSet]:
              "test": [r for i, r in enumerate(order) if i in test_pos]}
     return {split: ClipSet([_image_record(r, split) for r in rs], stills.classes, DATASET, stills.root, split)
             for split, rs in parts.items()}
+
+
+def voc_records(root: str | Path) -> dict[str, ClipSet]:
+    """{"train", "val", "test"} of VOC 2012 action under ``root``: VOC train without its VAL_SHARE (stratified by
+    label set, actx.data.splits.validation_split), that share as ``val``, VOC val as ``test``. Every listed image
+    must exist (FileNotFoundError listing the missing), and every acting person needs a box and the image its
+    size (AnnotationError naming the XML), since the conjugates and the actor shares are cut from them."""
+    from actx.data import load_dataset
+    from actx.data.records import AnnotationError
+    from actx.data.splits import validation_split
+
+    def checked(voc_split: str, split: str) -> ClipSet:
+        records = load_dataset(REAL, root, voc_split, check_files=True)
+        for r in records:
+            xml = r.extra.get("annotation", r.video)
+            if r.extra.get("width") is None or r.extra.get("height") is None:
+                raise AnnotationError(xml, "no <size><width>/<height>: the actor shares need the image size")
+            for person in r.extra["persons"]:
+                if person["actions"] and person["box"] is None:
+                    raise AnnotationError(xml, f"person {person['index']} does {list(person['actions'])} but has "
+                                               "no <bndbox>: the conjugate removes the acting people's boxes")
+        return ClipSet([_image_record(r, split) for r in records], records.classes, REAL, root, split)
+
+    train, val = validation_split(checked("train", "train"))
+    val = ClipSet([dataclasses.replace(r, split=VAL_SPLIT) for r in val], val.classes, REAL, root, VAL_SPLIT)
+    return {"train": train, VAL_SPLIT: val, "test": checked("val", "test")}
 
 
 def resize_short_side(image: np.ndarray, short: int = SHORT_SIDE) -> np.ndarray:
@@ -93,7 +146,8 @@ def still_pairs(cfg: Any, records: Mapping[str, ClipSet], progress: bool = True)
     cfg.cache / "stills" / "conjugates"), with ``conjugate_id`` the conjugate image's id ``<id>~<action>``."""
     from actx.conjugates.mine import still_pairs as make
 
-    table = make(list(records["train"]), Path(cfg.cache) / "stills" / "conjugates", progress)
+    folder = "conjugates" if not is_real(cfg) else f"conjugates-{REAL}"  # ids of two sets never share a file
+    table = make(list(records["train"]), Path(cfg.cache) / "stills" / folder, progress)
     table = table.copy()
     table["conjugate_id"] = [Path(p).stem for p in table["conjugate_path"]]
     return table
@@ -106,8 +160,9 @@ def ensure_still_features(cfg: Any, records: Mapping[str, ClipSet], pairs: pd.Da
     from actx.config import config_hash
     from actx.video import read_image
 
+    data = f"{REAL}:{cfg.dataset['root']}" if is_real(cfg) else cfg.stage_hash("data")
     config = {"version": FEATURES_VERSION, "backbone": "efficientnet_lite0", "short_side": SHORT_SIDE,
-              "data": cfg.stage_hash("data")}
+              "data": data}
     store = FeatureStore(Path(cfg.cache) / "stills" / f"features-{config_hash(config)}")
     images = {r.id: r.video for split in records.values() for r in split}
     images.update(dict(zip(pairs["conjugate_id"], pairs["conjugate_path"])))
