@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import actx.config
+from actx.data import Record
 from actx.data.records import AnnotationError
 from actx.experiments import hacs30, stills
 from actx.video import write_video
@@ -93,11 +94,11 @@ def test_hacs_chapter_runs_on_real_clips(hacs_root, monkeypatch):
 
 def test_hacs_clip_shorter_than_its_annotation(tmp_path):
     _video(tmp_path / "short.mp4", 1.5, 0)
-    record = hacs30.hacs_clip(hacs30.Record(video=str(tmp_path / "short.mp4"), labels=("a",), id="c", start=0.5,
+    record = hacs30.hacs_clip(Record(video=str(tmp_path / "short.mp4"), labels=("a",), id="c", start=0.5,
                                             end=2.5), ("a",), "train")
     frames = hacs30.decode_clip(record, (32, 64))  # 1 s of the 2 decodes: padded with its last frame
     assert len(frames) == hacs30.CLIP_FRAMES and np.array_equal(frames[-1], frames[-10])
-    late = hacs30.hacs_clip(hacs30.Record(video=str(tmp_path / "short.mp4"), labels=("a",), id="d", start=1.2,
+    late = hacs30.hacs_clip(Record(video=str(tmp_path / "short.mp4"), labels=("a",), id="d", start=1.2,
                                           end=3.2), ("a",), "train")
     with pytest.raises(ValueError, match="short.mp4.*only"):
         hacs30.decode_clip(late, (32, 64))
