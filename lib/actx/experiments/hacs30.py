@@ -84,13 +84,9 @@ FROZEN_VERSION = 1  # bump when the frozen part's maps would change for the same
 def setting(cfg: Any, dataset: str = "synthetic") -> Any:
     """The notebook's ``DATASET``: "synthetic" (the embedded benchmark; ``cfg`` unchanged) or "hacs" (HACS Clips
     under cfg.data_root / "hacs", data/README.md), recorded in cfg.dataset for the functions below."""
-    if dataset == "synthetic":
-        return cfg
-    if dataset != REAL:
-        raise ValueError(f"DATASET must be 'synthetic' or {REAL!r} (HACS Clips under DATA_ROOT/{REAL}), got "
-                         f"{dataset!r}")
-    return cfg.replace(dataset__name=REAL, dataset__root=str(Path(cfg.data_root) / REAL),
-                       dataset__eval_splits=("test",), dataset__multi_label=False)
+    from .runner import dataset_setting
+
+    return dataset_setting(cfg, dataset, REAL, "HACS Clips", multi_label=False)
 
 
 def is_real(cfg: Any) -> bool:

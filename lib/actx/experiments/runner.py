@@ -154,6 +154,19 @@ def eval_splits(cfg: Any) -> tuple[str, ...]:
     return tuple(cfg.dataset["eval_splits"])
 
 
+def dataset_setting(cfg: Any, dataset: str, real: str, description: str, multi_label: bool) -> Any:
+    """A chapter's ``DATASET`` parameter: "synthetic" (the embedded benchmark; ``cfg`` unchanged) or its one real
+    set ``real``, read from cfg.data_root / real and reported on its "test" split; ValueError for anything else.
+    ``description`` names the set in that error (e.g. "HACS Clips")."""
+    if dataset == "synthetic":
+        return cfg
+    if dataset != real:
+        raise ValueError(f"DATASET must be 'synthetic' or {real!r} ({description} under DATA_ROOT/{real}), got "
+                         f"{dataset!r}")
+    return cfg.replace(dataset__name=real, dataset__root=str(Path(cfg.data_root) / real),
+                       dataset__eval_splits=("test",), dataset__multi_label=multi_label)
+
+
 def benchmark_splits(cfg: Any, splits: Sequence[str] | None = None) -> dict[str, Any]:
     """The configured data set's splits as ClipSets: ``train`` without its validation share, ``val``, and the
     evaluation splits (``cfg.dataset``; the embedded benchmark by default, rendered once, then found).

@@ -56,13 +56,9 @@ FEATURES_VERSION = 1
 def setting(cfg: Any, dataset: str = "synthetic") -> Any:
     """The notebook's ``DATASET``: "synthetic" (the benchmark's stills; ``cfg`` unchanged) or "voc2012_action"
     (VOC 2012 action under cfg.data_root / "voc2012_action", data/README.md), recorded in cfg.dataset."""
-    if dataset == "synthetic":
-        return cfg
-    if dataset != REAL:
-        raise ValueError(f"DATASET must be 'synthetic' or {REAL!r} (VOC 2012 action under DATA_ROOT/{REAL}), got "
-                         f"{dataset!r}")
-    return cfg.replace(dataset__name=REAL, dataset__root=str(Path(cfg.data_root) / REAL),
-                       dataset__eval_splits=("test",), dataset__multi_label=True)
+    from .runner import dataset_setting
+
+    return dataset_setting(cfg, dataset, REAL, "VOC 2012 action", multi_label=True)
 
 
 def is_real(cfg: Any) -> bool:
