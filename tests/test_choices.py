@@ -54,11 +54,20 @@ def test_grid_is_the_same_for_every_method_and_holds_valid_keys():
     for method, settings in tuning.GRID.items():
         for setting in settings:
             assert set(setting) <= set(get_method(method).params)
-    table = _tuning({("actx", 3): [80.0], ("acf", 3): [80.0]})
-    diff = tuning.check_defaults(table)
-    wanted = tuning.GRID["actx"][3]
-    for method in ("acf", "actx"):
-        for k, (default, chosen) in diff.get(method, {}).items():
-            assert chosen == wanted[k] and default != chosen
+
+
+def test_registry_check_flags_only_a_clearly_better_setting():
+    from actx.experiments import get_method
+
+    reg = {m: next(i for i, st in enumerate(tuning.GRID[m])
+                   if all(get_method(m).params[k] == v for k, v in st.items())) for m in ("acf", "actx")}
+    other = {m: (reg[m] + 1) % 4 for m in reg}
+    close = _tuning({**{(m, reg[m]): [70.0, 72.0] for m in reg}, **{(m, other[m]): [71.0, 73.0] for m in reg}})
+    assert tuning.check_defaults(close) == {}  # one point ahead with a spread of 1.4: not clear
+    far = _tuning({**{(m, reg[m]): [70.0, 70.5] for m in reg}, **{(m, other[m]): [75.0, 75.5] for m in reg}})
+    flagged = tuning.check_defaults(far)
+    assert set(flagged) == {"acf", "actx"} and flagged["actx"]["best"] == tuning.GRID["actx"][other["actx"]]
+    missing = _tuning({(m, other[m]): [70.0, 71.0] for m in reg})
+    assert all("missing" in v for v in tuning.check_defaults(missing).values())
     with pytest.raises(KeyError):
         tuning.choose(pd.DataFrame(columns=["method"]))["actx"]
