@@ -37,9 +37,9 @@ import torch.nn as nn
 
 from actx import ops
 from actx.losses import cross_video_cosine
-from actx.metrics import grounding_metrics, mask_to_grid
+from actx.metrics import grounding_metrics
 
-from .grounding import map_cells
+from .grounding import window_coverage
 
 # The most different voxels: the top 10 % of each clip's voxels by d_i (the issue's choice; about rho / 3 of
 # the 30 % ActX's S_act lets lean to action, ActX section 3.4).
@@ -163,17 +163,6 @@ def boxes_mask(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def cell_coverage(cfg: Any, frames_mask: np.ndarray, window: tuple[int, int], grid: Sequence[int]
-                  ) -> np.ndarray:
-    """The share of every map cell a pixel mask covers over an action window, as grounding computes it: frames
-    [a0, a1) of ``frames_mask`` (T_frames, H, W) -> (T, h, w) with the backbone's cell footprints
-    (:func:`actx.experiments.map_cells`) and cfg.features["time_stride"] frames per step."""
-    t, h, w = (int(g) for g in grid)
-    a0, a1 = (int(v) for v in window)
-    bounds = map_cells(cfg, frames_mask.shape[1:], (h, w)).bounds()
-    return mask_to_grid(frames_mask[a0:a1], (t, h, w), int(cfg.features["time_stride"]), bounds=bounds)
-
-
 def person_grids(cfg: Any, record: Any, window: tuple[int, int], grid: Sequence[int]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(actor, bystander) coverage (T, h, w) of every cell over a record's window: the actor from its rendered
@@ -185,7 +174,7 @@ def person_grids(cfg: Any, record: Any, window: tuple[int, int], grid: Sequence[
     actor = ann["actor_mask"]  # (T_frames, H, W) bool
     others = ann["boxes"][:, ~ann["is_actor"].astype(bool)]  # (T_frames, P', 4)
     bystander = boxes_mask(others, actor.shape[1:])
-    return cell_coverage(cfg, actor, window, grid), cell_coverage(cfg, bystander, window, grid)
+    return window_coverage(cfg, actor, window, grid), window_coverage(cfg, bystander, window, grid)
 
 
 def voxel_categories(actor: np.ndarray, bystander: np.ndarray, cover: float = COVER) -> np.ndarray:
@@ -244,12 +233,14 @@ def map_grounding(cfg: Any, diff: Mapping[str, Any], records: Sequence[Any], per
                   ) -> dict:
     """actx.metrics.grounding_metrics of the normalised difference maps against the actor masks (no context
     map: its metric is NaN). "actor_fraction" is the chance level of "action_in_actor"."""
+    from actx.data.synthetic import load_annotation
+
     by_id = {r.id: r for r in records}
     actor = np.zeros_like(diff["maps"])
     for i, clip in enumerate(diff["ids"]):
         steps = int(diff["mask"][i].sum())
-        actor[i, :steps] = person_grids(cfg, by_id[clip], tuple(diff["windows"][i]),
-                                        diff["maps"][i, :steps].shape)[0]
+        actor[i, :steps] = window_coverage(cfg, load_annotation(by_id[clip])["actor_mask"], diff["windows"][i],
+                                           diff["maps"][i, :steps].shape)
     return grounding_metrics(diff["maps"], None, actor, diff["mask"], per_sample=per_sample)
 
 

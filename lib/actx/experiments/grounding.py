@@ -62,16 +62,22 @@ def actor_grids(cfg: Any, result: RunResult, split: str, records: Sequence[Any])
     missing = [i for i in result.ids[split] if i not in by_id]
     if missing:
         raise KeyError(f"grounding: no record for clips {missing[:5]} of split {split!r}")
-    stride = int(cfg.features["time_stride"])
     out = np.zeros((n, t, h, w))
     for i, clip in enumerate(result.ids[split]):
         actor = load_annotation(by_id[clip])["actor_mask"]  # (T_frames, H, W) bool
-        a0, a1 = (int(v) for v in result.windows[split][i])
         steps = int(maps["mask"][i].sum())
-        bounds = map_cells(cfg, actor.shape[1:], (h, w)).bounds()
-        grid = mask_to_grid(actor[a0:a1], (steps, h, w), stride, bounds=bounds)
-        out[i, :steps] = grid  # (T', h, w)
+        out[i, :steps] = window_coverage(cfg, actor, result.windows[split][i], (steps, h, w))  # (T', h, w)
     return out
+
+
+def window_coverage(cfg: Any, frames_mask: np.ndarray, window: Sequence[int], grid: Sequence[int]) -> np.ndarray:
+    """The share of every map cell's footprint a pixel mask covers over an action window: frames [a0, a1) of
+    ``frames_mask`` (T_frames, H, W) -> (T, h, w), with the backbone's cell footprints (:func:`map_cells`) and
+    cfg.features["time_stride"] frames per step."""
+    t, h, w = (int(g) for g in grid)
+    a0, a1 = (int(v) for v in window)
+    bounds = map_cells(cfg, frames_mask.shape[1:], (h, w)).bounds()
+    return mask_to_grid(frames_mask[a0:a1], (t, h, w), int(cfg.features["time_stride"]), bounds=bounds)
 
 
 def _grid_key(result: RunResult, split: str) -> tuple:

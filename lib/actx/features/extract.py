@@ -102,9 +102,17 @@ def frames_per_step(features: Any, stream: str) -> int | None:
     (``cfg.features``): its "frames_per_step" is None (every frame), one k for both streams, or a mapping
     {stream: k}. None when it does not sample (missing, None, or k >= time_stride)."""
     k = features.get("frames_per_step")
-    if hasattr(k, "get"):
-        k = k.get(stream)
-    return None if k is None or int(k) >= int(features["time_stride"]) else int(k)
+    return sampling_k(k.get(stream) if hasattr(k, "get") else k, features["time_stride"])
+
+
+def sampling_k(frames_per_step: int | None, time_stride: int) -> int | None:
+    """k when it samples (1 <= k < time_stride), None when every frame is kept (None or k >= time_stride): the
+    one rule for "does this store sample frames", used by the store's configuration, its hash and extraction."""
+    if frames_per_step is None or int(frames_per_step) >= int(time_stride):
+        return None
+    if int(frames_per_step) < 1:
+        raise ValueError(f"frames_per_step must be >= 1, got {frames_per_step}")
+    return int(frames_per_step)
 
 
 def mean_by_step(maps: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
@@ -292,7 +300,7 @@ class ClipFrames(Dataset):
             return {"i": i, "error": getattr(exc, "reason", None) or str(exc)}
         if len(frames) == 0:
             return {"i": i, "error": "no frames could be decoded"}
-        if self.frames_per_step is not None and self.frames_per_step < self.time_stride:  # k of every stride
+        if self.frames_per_step is not None:  # k of every stride (extract passes None when it keeps every frame)
             index, step = sampled_frames(len(frames), self.time_stride, self.frames_per_step)
             x = (compute_flow_at(frames, index, self.flow_method, self.flow_bound).astype(np.float16)
                  if self.stream == "flow" else np.ascontiguousarray(frames[index]))
@@ -331,7 +339,7 @@ def extraction_config(backbone: str, stream: str, size: tuple[int, int] | None, 
                                   size=list(size) if size else None, time_stride=int(time_stride))
     if time_pool != "mean":
         config["time_pool"] = time_pool
-    if frames_per_step is not None and int(frames_per_step) < int(time_stride):
+    if sampling_k(frames_per_step, time_stride) is not None:
         config["frames_per_step"] = int(frames_per_step)
     if stream == "flow":
         config.update(flow=flow_method, flow_bound=float(flow_bound))
@@ -389,8 +397,8 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
         raise ValueError(f"time_pool must be one of {TIME_POOLS}, got {time_pool!r}")
     if time_stride < 1 or batch_frames < 1:
         raise ValueError(f"time_stride and batch_frames must be >= 1, got {time_stride}, {batch_frames}")
-    sampling = frames_per_step is not None and int(frames_per_step) < int(time_stride)
-    if sampling and (time_pool != "mean" or int(frames_per_step) < 1):
+    k = sampling_k(frames_per_step, time_stride)
+    if k is not None and time_pool != "mean":
         raise ValueError(f"frames_per_step={frames_per_step} needs time_pool 'mean' and a value >= 1")
     _check_records(records)
     ctx = runtime.init(runtime.choose_device(device))  # joins the process group under torchrun
@@ -410,13 +418,13 @@ def extract(records: Sequence[Any], store_root: str | os.PathLike,
     if mine:
         model = backbone if is_module else load_backbone(str(backbone), stream, checkpoint)
         model = prepare_backbone(model, device, compile=compile)
-        if (time_pool != "mean" or sampling) and is_3d(model):
+        if (time_pool != "mean" or k is not None) and is_3d(model):
             raise ValueError(f"time_pool={time_pool!r} / frames_per_step={frames_per_step} pick frames for a 2D "
                              f"backbone; {name} is a clip model")
         use_amp = (torch.device(device).type == "cuda") if amp is None else amp
         n_workers = default_workers(device) if workers is None else workers
         source = ClipFrames([records[i] for i in mine], stream, tuple(size) if size else None, flow_method,
-                            flow_bound, time_stride, int(frames_per_step) if sampling else None)
+                            flow_bound, time_stride, k)
         loader = DataLoader(source, batch_size=None, shuffle=False, num_workers=n_workers,
                             pin_memory=torch.device(device).type == "cuda",
                             worker_init_fn=_worker_init if n_workers else None,
