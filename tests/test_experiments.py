@@ -73,7 +73,7 @@ def bench(tmp_path_factory):
 
 
 def _cfg(tmp_path, **train):
-    overrides = {f"train__{k}": v for k, v in dict(epochs=2, batch_size=4, milestones=(2,), **train).items()}
+    overrides = {f"train__{k}": v for k, v in {**dict(epochs=2, batch_size=4, milestones=(2,)), **train}.items()}
     return actx.config.make_config("ci", tmp_path / "data", "cpu", 0, **overrides)
 
 
@@ -131,6 +131,53 @@ def test_a_run_made_with_other_settings_is_refused(tmp_path, bench):
     _run(_cfg(tmp_path), bench)
     with pytest.raises(E.RunMismatch, match="lr"):
         _run(_cfg(tmp_path, lr=0.5), bench)
+
+
+def test_only_the_first_seed_draws_a_val_curve_and_the_others_give_the_same_numbers(tmp_path, bench):
+    cfg = _cfg(tmp_path, epochs=3, milestones=(2,), seeds=(0, 1))
+    first, second = _run(cfg, bench, seed=0), _run(cfg, bench, seed=1)
+    assert first.history["val_mAP"].notna().all()  # val after every epoch: the curve a chapter plots
+    assert second.history["val_mAP"].isna().tolist() == [True, True, False]  # val once, after the last epoch
+    # the same seed-1 run with a val pass after every epoch: evaluating changes no number of the run
+    every = actx.config.make_config("ci", tmp_path / "every", "cpu", 0, train__epochs=3, train__batch_size=4,
+                                    train__milestones=(2,), train__seeds=(1,))
+    curve = _run(every, bench, seed=1)
+    assert curve.history["val_mAP"].notna().all()
+    assert curve.metrics == second.metrics
+    np.testing.assert_array_equal(curve.probs["test"], second.probs["test"])
+    # and a finished run evaluated more or less often is still the same run: it loads, it does not mismatch
+    (second.path.parent).rename(curve.path.parent.with_name("moved"))
+    (curve.path.parent).rename(second.path.parent)
+    assert _run(cfg, bench, seed=1).metrics == second.metrics
+
+
+def test_pair_keys_name_the_windows_read_and_the_memo_changes_no_number(tmp_path, bench, monkeypatch):
+    from actx.models.actx import memo
+
+    store, train, pairs = bench["store"], bench["records"]["train"], bench["pairs"]
+    transform = E.feature_transform(store, "rgb", train)
+    ds = E.WindowSamples(store, train, CLASSES, "rgb", pairs, transform=transform)
+    twin = E.WindowSamples(store, train, CLASSES, "rgb", pairs, seed=5, transform=transform)
+    flow = E.WindowSamples(store, train, CLASSES, "flow", pairs, transform=transform)
+    opaque = E.WindowSamples(store, train, CLASSES, "rgb", pairs, transform=lambda f: f.float())
+    rows = [(i, j) for i in range(len(ds)) for j in range(int(ds.conjugate_counts()[i]))]
+    keys = [ds.pair_key(i, j) for i, j in rows]
+    assert len(set(keys)) == len(rows) and min(keys) >= 0  # one key per pairs row
+    assert keys == [twin.pair_key(i, j) for i, j in rows]  # the same windows read the same way: the same key
+    assert not set(keys) & {flow.pair_key(i, j) for i, j in rows}  # another stream: other keys
+    assert {opaque.pair_key(i, j) for i, j in rows} == {-1}  # a transform that cannot say what it does: none
+    assert ds[rows[0][0]]["key"] in (-1, *keys)
+
+    cfg = _cfg(tmp_path)
+    monkeypatch.setattr(memo, "MEMO", memo.CosineMemo())
+    monkeypatch.setattr("actx.models.actx.objective.MEMO", memo.MEMO)
+    kept = _run(cfg, bench, "actx")
+    assert memo.MEMO.misses > 0 and memo.MEMO.rows  # ... and later epochs found rows computed before
+    monkeypatch.setattr("actx.models.actx.objective.MEMO", memo.CosineMemo(max_bytes=0))  # computes every row
+    direct = E.run(_cfg(tmp_path / "direct"), "actx", "rgb", 0, store=store, records=bench["records"],
+                   pairs=pairs, progress=False)
+    for split in E.EVAL_SPLITS:
+        np.testing.assert_allclose(kept.probs[split], direct.probs[split], rtol=1e-5, atol=1e-6)
 
 
 def test_conjugate_choice_depends_on_seed_epoch_and_index_only(bench):
