@@ -76,6 +76,11 @@ class Scale:
     def __repr__(self) -> str:
         return f"Scale({self.scale:.4g})"
 
+    @property
+    def key(self) -> str:
+        """What the transform does, exactly (a WindowSamples pair key holds it: actx.models.actx.memo)."""
+        return f"Scale({self.scale!r})"
+
 
 def feature_transform(store: Any, stream: str, train_records: Sequence[Any]
                       ) -> Callable[[torch.Tensor], torch.Tensor] | None:

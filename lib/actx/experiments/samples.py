@@ -17,6 +17,8 @@ zero-length map, so its ``"cmask"`` row is all False (see
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -68,7 +70,7 @@ def _frame_steps(start: int, end: int, time_stride: int, total: int, what: str) 
 
 class WindowSamples(Dataset):
     """Action windows of ``records`` as samples ``{"f": (D, T, h, w) float16, "y": (C,), "index"}``, plus
-    ``"cf"`` (D, T', h, w) when ``pairs`` is given.
+    ``"cf"`` (D, T', h, w) and ``"key"`` (the pair's id, :meth:`pair_key`) when ``pairs`` is given.
 
     store        the feature store holding every record (and conjugate) for ``stream``
     records      records with ``.id``, ``.labels``, ``.extra["action_frames"]`` and ``.extra["frames"]``
@@ -101,6 +103,11 @@ class WindowSamples(Dataset):
         check_inputs(tuple(inputs))
         self.inputs = {name: [INPUTS[name](r, self._steps(r.id), self.time_stride) for r in records]
                        for name in inputs}  # name -> per record (T_stored, ...) arrays
+        # what every pair key holds besides the two windows (see pair_key); None when the transform cannot say
+        # exactly what it does, and then no sample gets a key
+        transform_key = None if transform is None else getattr(transform, "key", None)
+        self._key_base = (None if transform is not None and transform_key is None
+                          else f"{Path(store.root).resolve()}|{stream}|{transform_key}")
         if geometry is not None:
             self.inputs = {name: [on_map(name, a, geometry) for a in arrays] for name, arrays in self.inputs.items()}
 
@@ -152,6 +159,16 @@ class WindowSamples(Dataset):
         """(N,) number of conjugate windows per sample (0 without a pairs table)."""
         return np.array([0 if self.options is None else len(o) for o in self.options])
 
+    def pair_key(self, i: int, j: int | None) -> int:
+        """A stable 63-bit id of sample i's pairs row j as this set reads it (the store, stream, transform, both
+        clips and their windows), or -1 when there is none (no row, or a transform without a ``key``). The
+        ActX objective memoises its backbone cosines by it (actx.models.actx.memo)."""
+        if j is None or self._key_base is None:
+            return -1
+        (s, e), conj_id, (cs, ce) = self.options[i][j]
+        text = f"{self._key_base}|{self.ids[i]}|{s}|{e}|{conj_id}|{cs}|{ce}"
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
     def cached_bytes(self) -> int:
         """Bytes of the windows held in memory (at most ``cache_bytes``)."""
         return self._held
@@ -181,6 +198,8 @@ class WindowSamples(Dataset):
         elif j is not None:
             (s, e), conj_id, (cs, ce) = self.options[i][j]
             item["cf"] = self._read(conj_id, cs, ce)
+        if self.options is not None:
+            item["key"] = self.pair_key(i, j)
         item["f"] = self._read(self.ids[i], s, e)
         if "cf" in item:
             item["cf"] = item["cf"].to(item["f"].dtype)

@@ -111,7 +111,8 @@ class TemporalCrop:
     ``(seed, epoch, index, group)``: the crops depend on nothing else, so a resumed run, a run with more data
     loader workers and a run split over several processes cut exactly the same windows (no generator state to
     carry in checkpoints). A map whose real length (its mask's count) is below ``length`` is kept whole; the
-    batch's time axis becomes ``min(length, T)``.
+    batch's time axis becomes ``min(length, T)``. The cut batch also tells each group's starts,
+    ``"<mask key>_start"`` (B,) (0 where nothing was cut), so that a step knows which window it sees.
     """
 
     def __init__(self, length: int, seed: int = 0, groups: Mapping[str, Mapping[str, int]] = CROP_GROUPS):
@@ -138,9 +139,11 @@ class TemporalCrop:
                 continue
             mask = batch[mask_key]  # (B, T) bool
             span = min(self.length, mask.shape[1])
-            if span == mask.shape[1]:
-                continue  # nothing to cut: the whole batch fits in the window
+            if span == mask.shape[1]:  # nothing to cut: the whole batch fits in the window
+                out[f"{mask_key}_start"] = torch.zeros(mask.shape[0], dtype=torch.long)
+                continue
             starts = self.starts(mask.sum(1), torch.as_tensor(batch["index"]), epoch, g)  # (B,)
+            out[f"{mask_key}_start"] = starts  # where each sample's window begins in the uncut maps
             for key, dim in members.items():
                 if key not in batch:
                     continue

@@ -11,6 +11,7 @@ import torch.nn as nn
 from actx import ops
 from actx.losses import cross_video_cosine, difference_loss_from_cos, similarity_loss_from_cos
 from actx.models.actx.head import ActXHead
+from actx.models.actx.memo import MEMO
 from actx.models.classify import MULTI_LABEL, classification_loss, time_mask_of
 
 # Sharpness of cross-video attentive pooling (ActX Eq. 2). gamma = 10 turns a cosine gap of 0.1 into an e-fold
@@ -61,7 +62,10 @@ def actx_objective(model: ActXHead, batch: dict, gamma: float = GAMMA, xi: float
     else:
         raise ValueError(f"loss_features must be 'backbone' or 'theta', got {loss_features!r}")
     xm, zm = out["voxel_mask"], ops.voxel_mask(cmask, cf.shape)  # (B, N), (B, M)
-    cos = cross_video_cosine(x, z, gamma, xm, zm, chunk)  # (B, N)
+    if loss_features == "backbone":  # constants of the data: looked up once computed (actx.models.actx.memo)
+        cos = MEMO.cosines(batch, x, z, gamma, xm, zm, chunk)  # (B, N)
+    else:
+        cos = cross_video_cosine(x, z, gamma, xm, zm, chunk)  # (B, N)
     sim = similarity_loss_from_cos(cos, out["S"].flatten(1), xi, xm)
     diff = difference_loss_from_cos(cos, out["C"].flatten(1), xm)
     return {"loss": cls + sim_weight * sim + diff_weight * diff, "class": cls, "sim": sim, "diff": diff}
