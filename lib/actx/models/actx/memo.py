@@ -2,10 +2,10 @@
 
 With ``loss_features="backbone"`` (the default), Eq. 3-4 compare the action sample's and the conjugate's backbone
 voxels, X = F(a) and Z = F(c): the per-voxel cosine cos(eta(x_i, X), eta(x_i, Z)) (Eq. 2) is a function of the two
-cropped windows and gamma alone, and no gradient flows through it. A default-profile training set has about 800
-distinct (action crop, conjugate crop) pairs, and every run draws 12 epochs x 192 of them: the Gram products
-behind the cosines took half of an ActX run's time (``benchmarks/heads.py``), mostly recomputing what an earlier
-epoch or an earlier run (another seed, another xi or loss weight of the same features) had already computed.
+cropped windows and gamma alone, and no gradient flows through it. A default-profile training set has about 450
+distinct (action crop, conjugate crop) pairs, and every run draws 12 epochs x 192 of them: the batched matrix
+products behind the cosines took 10 of an ActX run's 24 s (cProfile of a default RGB run), mostly recomputing what
+an earlier epoch or an earlier run (another seed, another xi or loss weight of the same features) had computed.
 
 A batch row is identified by its pair key (``WindowSamples`` adds ``"key"``: the store, stream, feature transform,
 both clips and their windows, hashed) and the crop the training loop cut (``"mask_start"``, ``"cmask_start"`` from
