@@ -15,6 +15,7 @@ The notebook's ``DATASET`` (the embedded benchmark or one of REAL_SETS, under DA
 
     cfg = setting(cfg, DATASET)          -> cfg.dataset names the set (actx.experiments.dataset_setting)
     not_applicable(cfg)                  -> {section: why it does not apply to this set}, e.g. "spatial"
+    figure_prefix(cfg)                   -> "13", or "13_<set>" for a real set's figures and tables
     clip_records(cfg)                    -> {"train", "val", "test"[, "test_shifted"][, "untrimmed"]}
 """
 
@@ -89,6 +90,13 @@ def not_applicable(cfg: Any) -> dict[str, str]:
                            "has trimmed clips (the paper uses THUMOS'14: DATASET = 'thumos14'), so this section "
                            "is skipped.")
     return out
+
+
+def figure_prefix(cfg: Any) -> str:
+    """The notebook's figure and table file prefix: "13" on the benchmark, "13_<set>" on a real set, so that a
+    real set's tables never overwrite the benchmark's committed ones."""
+    name = cfg.dataset["name"]
+    return "13" if name == "synthetic" else f"13_{name}"
 
 
 def clip_records(cfg: Any) -> dict[str, Any]:
