@@ -1,7 +1,7 @@
-"""Chapters 15 (HACS-30) and 16 (VOC stills) on real data: small fake archives in the published formats (the HACS
-Clips CSV with download_videos.py's video layout; VOC 2012's ImageSets/Action lists, XML action annotations and
-JPEGs), written to tmp_path and run through the functions the notebooks call, and the errors for missing or
-malformed files."""
+"""Chapters 13 (paper 003), 15 (HACS-30) and 16 (VOC stills) on real data: small fake archives in the published
+formats (HMDB51's split files and AVIs; THUMOS'14's temporal annotations and MP4s; the HACS Clips CSV with
+download_videos.py's video layout; VOC 2012's ImageSets/Action lists, XML action annotations and JPEGs), written
+to tmp_path and run through the functions the notebooks call, and the errors for missing or malformed files."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import actx.config
+from actx import localisation as L
 from actx.data import Record
 from actx.data.records import AnnotationError
 from actx.experiments import hacs30, stills
@@ -210,3 +211,142 @@ def test_voc_errors_name_the_file(tmp_path):
         stills.still_records(cfg)
     with pytest.raises(ValueError, match="DATASET must be"):
         stills.setting(cfg, "voc")
+
+
+# --- Chapter 13 (paper 003): HMDB51 and THUMOS'14 ------------------------------------------------------------
+# Tiny where_when heads (the method's sizes scaled down; two epochs): the path is under test, not the accuracy.
+SMALL_WW = {"hidden": 8, "mask_widths": (8, 4), "in_dim": 8, "epochs": 2, "batch_size": 4, "frames": 3}
+
+
+def make_hmdb51(root: Path) -> None:
+    """Two classes, split 1: 5 training and 2 test clips each (1 s), one more clip flagged 0 (unused); splits 2-3
+    list the same clips the other way round, so that reading split 1 is checked."""
+    plan = {"brush_hair": 0, "climb_stairs": 1}
+    folder = root / "testTrainMulti_7030_splits"
+    folder.mkdir(parents=True, exist_ok=True)
+    for cls, k in plan.items():
+        names = [f"{cls}_{i}.avi" for i in range(8)]
+        for i, name in enumerate(names[:7]):
+            _video(root / cls / name, 1.0, 120 * k + 10 * i)
+        flags = ["1"] * 5 + ["2"] * 2 + ["0"]
+        for split in (1, 2, 3):
+            fl = flags if split == 1 else [{"1": "2", "2": "1"}.get(f, f) for f in flags]
+            (folder / f"{cls}_test_split{split}.txt").write_text(
+                "".join(f"{n} {f}\n" for n, f in zip(names, fl)))
+
+
+def make_thumos14(root: Path) -> None:
+    """Two of the 20 classes with segments: 5 single-class validation videos each and one with both classes
+    (left out of training, 003 B.1); 2 test videos each and one with both (localised, not classified). 3 s each
+    at FPS, the action in [1, 2] s (the both-classes videos: one class in each half)."""
+    from actx.data.adapters import THUMOS14_CLASSES
+
+    plan = {"val": ("validation", "TH14_Temporal_annotations_validation/annotation", 5),
+            "test": ("TH14_test_set_mp4", "TH14_Temporal_Annotations_Test/annotations/annotation", 2)}
+    for split, (videos, annotations, n) in plan.items():
+        lines = {c: [] for c in THUMOS14_CLASSES}
+        for k, cls in enumerate(("Diving", "HighJump")):
+            for i in range(n):
+                vid = f"video_{split}_{k}{i:03d}"
+                _video(root / videos / f"{vid}.mp4", 3.0, 120 * k + 10 * i)
+                lines[cls].append(f"{vid} 1.0 2.0\n")
+        both = f"video_{split}_9000"
+        _video(root / videos / f"{both}.mp4", 3.0, 200)
+        lines["Diving"].append(f"{both} 0.2 1.2\n")
+        lines["HighJump"].append(f"{both} 1.8 2.8\n")
+        (root / annotations).mkdir(parents=True, exist_ok=True)
+        for cls, rows in lines.items():
+            (root / annotations / f"{cls}_{split}.txt").write_text("".join(rows))
+
+
+@pytest.fixture(scope="module")
+def paper003_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_hmdb51(root / "hmdb51")
+    make_thumos14(root / "thumos14")
+    return root
+
+
+def test_where_when_setting_names_every_real_set_and_keeps_the_others():
+    from actx.experiments import where_when as WW
+
+    cfg = actx.config.make_config("ci", "/tmp/nowhere")
+    assert WW.setting(cfg, "synthetic") is cfg and WW.not_applicable(cfg) == {}
+    with pytest.raises(ValueError, match=r"DATASET must be 'synthetic' or 'hmdb51' \(HMDB51.*'ucf101'.*'thumos14'"
+                                         r".*'moments_in_time'.*got 'hmdb'"):
+        WW.setting(cfg, "hmdb")
+    mit = WW.setting(cfg, "moments_in_time").dataset
+    assert mit["root"] == "/tmp/nowhere/moments_in_time" and mit["train_split"] == "train"
+    assert mit["eval_splits"] == ("test",) and mit["multi_label"] is False
+    assert WW.REAL_SETS["moments_in_time"].test_split == "val" and WW.REAL_SETS["hmdb51"].test_split == "test1"
+    assert set(WW.not_applicable(WW.setting(cfg, "ucf101"))) == {"spatial", "grounding", "temporal"}
+    assert set(WW.not_applicable(WW.setting(cfg, "thumos14"))) == {"spatial", "grounding"}
+    assert all(s.endswith("skipped.") for s in WW.not_applicable(WW.setting(cfg, "hmdb51")).values())
+    # the chapters with one real set still read theirs, and name it in their error
+    assert hacs30.setting(cfg, "hacs").dataset["root"] == "/tmp/nowhere/hacs"
+    assert stills.setting(cfg, "voc2012_action").dataset["multi_label"] is True
+    with pytest.raises(ValueError, match=r"DATASET must be 'synthetic' or 'hacs' \(HACS Clips under DATA_ROOT/hacs\)"):
+        hacs30.setting(cfg, "hmdb51")
+
+
+def test_where_when_on_hmdb51_split1(paper003_root):
+    import actx.experiments as E
+    from actx.experiments import where_when as WW
+
+    cfg = _cfg(paper003_root, "hmdb51", WW.setting)
+    records = WW.clip_records(cfg)
+    assert set(records) == {"train", "val", "test"}  # trimmed clips: no "untrimmed"
+    assert {s: len(r) for s, r in records.items()} == {"train": 8, "val": 2, "test": 4}  # split 1's flags
+    assert records["test"].classes == ("brush_hair", "climb_stairs")
+    clip = records["test"][0]
+    assert clip.split == "test" and clip.extra["frames"] == FPS and clip.extra["fps"] == pytest.approx(FPS)
+    assert clip.extra["action_frames"] == (0, FPS)
+    assert (cfg.cache / WW.PROBES / "hmdb51.json").is_file()
+    runs = {name: [E.run(cfg, name, "rgb", 0, records=records, params=SMALL_WW, progress=False)]
+            for name in ("where_when", "where_when_no_spatial")}
+    result = runs["where_when"][0]
+    assert result.path.parts[-4] == "hmdb51" and result.recipe["dataset"]["name"] == "hmdb51"
+    assert result.probs["test"].shape == (4, 2) and set(result.metrics) == {"val", "test"}
+    table = WW.top1_table(runs, splits=("val", *E.eval_splits(cfg)))
+    assert list(table.index) == ["Where and when (ours)", "Ours w/o spatial attention"]
+    assert {"val top-1", "test top-1"} <= set(table.columns) and "test_shifted top-1" not in table
+    assert table.loc["Where and when (ours)", "Paper: HMDB51"] == 53.07
+    assert WW.mask_stats(result, "test")["mean"] > 0
+
+
+@pytest.mark.filterwarnings("ignore:mean_average_precision")  # 2 of THUMOS'14's 20 classes have clips
+def test_where_when_on_thumos14_localises_the_annotated_segments(paper003_root):
+    import actx.experiments as E
+    from actx.experiments import where_when as WW
+    from actx.features import ensure_features
+
+    cfg = _cfg(paper003_root, "thumos14", WW.setting)
+    records = WW.clip_records(cfg)
+    assert {s: len(r) for s, r in records.items()} == {"train": 8, "val": 2, "test": 4, "untrimmed": 5}
+    assert not any(r.id.endswith("9000") for s in ("train", "val", "test") for r in records[s])  # 003 B.1
+    assert all(len(r.labels) == 1 for s in ("train", "val", "test") for r in records[s])
+    result = E.run(cfg, "where_when", "rgb", 0, records=records, params=SMALL_WW, progress=False)
+    assert result.probs["test"].shape == (4, 20)  # THUMOS'14's 20 classes
+    untrimmed = records["untrimmed"]
+    store = ensure_features(E.method_config(cfg, E.get_method("where_when")), list(untrimmed), "rgb",
+                            progress=False)
+    both = next(r for r in untrimmed if r.id.endswith("9000"))
+    assert WW.truth_segments(both) == [(3, 19, "Diving"), (29, 45, "HighJump")]  # seconds x 16 fps
+    temporal = WW.temporal_localisation(cfg, result, untrimmed, store)
+    assert len(temporal["truth"]) == 6 and set(temporal["mAP"]) == set(L.TEMPORAL_IOUS)
+    assert all(0.0 <= v <= 1.0 for v in temporal["mAP"].values())
+    flat = WW.temporal_localisation(cfg, result, untrimmed, store, uniform=True, curves=temporal["curves"])
+    # uniform attention: one segment, the whole 48-frame video, against [16, 32): IoU 1/3 per frame
+    assert flat["frames"]["iou"] == pytest.approx((4 * 16 / 48 + 32 / 48) / 5)
+
+
+def test_where_when_missing_archive_names_the_folder(tmp_path):
+    from actx.experiments import where_when as WW
+
+    cfg = _cfg(tmp_path, "ucf101", WW.setting)
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'ucf101'} does not exist"):
+        WW.clip_records(cfg)
+    make_hmdb51(tmp_path / "hmdb51")
+    (tmp_path / "hmdb51" / "climb_stairs" / "climb_stairs_6.avi").unlink()
+    with pytest.raises(FileNotFoundError, match="climb_stairs_6.avi"):
+        WW.clip_records(_cfg(tmp_path, "hmdb51", WW.setting))

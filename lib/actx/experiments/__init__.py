@@ -21,8 +21,8 @@ from .methods import (METHODS, MULTI_LABEL, Method, count_parameters, get_method
 from .paper import PAPER_MAP, PAPER_PARAMS, paper_map
 from .normalise import NORMALISATION, Scale, feature_transform, normalisation_recipe, voxel_norm_scale
 from .inputs import INPUTS
-from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RunMismatch, RunResult, benchmark_splits,
-                     eval_splits, load_run, method_config, params_suffix, recipe_for, run, run_dir)
+from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RealSet, RunMismatch, RunResult, benchmark_splits,
+                     dataset_setting, eval_splits, load_run, method_config, params_suffix, recipe_for, run, run_dir)
 from .samples import VIDEO_KINDS, WindowSamples, action_steps
 from .scoring import METRIC_NAMES, class_ap, probabilities, softmax, split_metrics
 from .tables import FUSED, mean_pm, results_table, stream_result
@@ -32,8 +32,8 @@ from .diagnosis import diagnostic_config, difference_maps, gradient_history, gra
 
 __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "Difference", "compare_seeds", "frame_window", "judge", "EVAL_SPLITS", "FUSED", "INPUTS", "eval_splits", "method_config", "params_suffix", "probabilities", "METHODS", "METRIC_NAMES", "MULTI_LABEL", "Method", "NORMALISATION",
-    "PREDICTIONS", "RESULT", "RUNS", "RunMismatch", "RunResult", "Scale", "VIDEO_KINDS",
-    "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters",
+    "PREDICTIONS", "RESULT", "RUNS", "RealSet", "RunMismatch", "RunResult", "Scale", "VIDEO_KINDS",
+    "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters", "dataset_setting",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",
     "mean_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
     "map_cells", "split_metrics", "diagnosis", "diagnostic_config", "difference_maps", "gradient_history",

@@ -84,9 +84,9 @@ FROZEN_VERSION = 1  # bump when the frozen part's maps would change for the same
 def setting(cfg: Any, dataset: str = "synthetic") -> Any:
     """The notebook's ``DATASET``: "synthetic" (the embedded benchmark; ``cfg`` unchanged) or "hacs" (HACS Clips
     under cfg.data_root / "hacs", data/README.md), recorded in cfg.dataset for the functions below."""
-    from .runner import dataset_setting
+    from .runner import RealSet, dataset_setting
 
-    return dataset_setting(cfg, dataset, REAL, "HACS Clips", multi_label=False)
+    return dataset_setting(cfg, dataset, RealSet(REAL, "HACS Clips", multi_label=False))
 
 
 def is_real(cfg: Any) -> bool:

@@ -154,17 +154,39 @@ def eval_splits(cfg: Any) -> tuple[str, ...]:
     return tuple(cfg.dataset["eval_splits"])
 
 
-def dataset_setting(cfg: Any, dataset: str, real: str, description: str, multi_label: bool) -> Any:
-    """A chapter's ``DATASET`` parameter: "synthetic" (the embedded benchmark; ``cfg`` unchanged) or its one real
-    set ``real``, read from cfg.data_root / real and reported on its "test" split; ValueError for anything else.
-    ``description`` names the set in that error (e.g. "HACS Clips")."""
+@dataclass(frozen=True)
+class RealSet:
+    """A real data set that a chapter's ``DATASET`` parameter can name, read from DATA_ROOT / ``name`` (the
+    actx.data.load_dataset name; data/README.md has each layout).
+
+    description  how the error for an unknown DATASET names it (e.g. "HACS Clips")
+    multi_label  sigmoid / BCE when its clips can carry several labels, softmax / CE for one label per clip
+    train_split  the adapter's split the chapter trains on (its validation share is held out of it)
+    test_split   the adapter's split the chapter reports as "test" (e.g. Moments in Time's "val")
+    """
+
+    name: str
+    description: str
+    multi_label: bool = False
+    train_split: str = "train"
+    test_split: str = "test"
+
+
+def dataset_setting(cfg: Any, dataset: str, *reals: RealSet) -> Any:
+    """A chapter's ``DATASET`` parameter: "synthetic" (the embedded benchmark; ``cfg`` unchanged) or the name of
+    one of its real sets ``reals``, recorded in cfg.dataset: read from cfg.data_root / <name>, trained on its
+    ``train_split`` and reported on "test" (its ``test_split``) with its label mode. ValueError naming every
+    choice for anything else."""
     if dataset == "synthetic":
         return cfg
-    if dataset != real:
-        raise ValueError(f"DATASET must be 'synthetic' or {real!r} ({description} under DATA_ROOT/{real}), got "
-                         f"{dataset!r}")
-    return cfg.replace(dataset__name=real, dataset__root=str(Path(cfg.data_root) / real),
-                       dataset__eval_splits=("test",), dataset__multi_label=multi_label)
+    by_name = {r.name: r for r in reals}
+    if dataset not in by_name:
+        choices = ", ".join(f"{r.name!r} ({r.description} under DATA_ROOT/{r.name})" for r in reals)
+        raise ValueError(f"DATASET must be 'synthetic' or {choices}, got {dataset!r}")
+    real = by_name[dataset]
+    return cfg.replace(dataset__name=real.name, dataset__root=str(Path(cfg.data_root) / real.name),
+                       dataset__train_split=real.train_split, dataset__eval_splits=("test",),
+                       dataset__multi_label=real.multi_label)
 
 
 def benchmark_splits(cfg: Any, splits: Sequence[str] | None = None) -> dict[str, Any]:

@@ -56,9 +56,9 @@ FEATURES_VERSION = 1
 def setting(cfg: Any, dataset: str = "synthetic") -> Any:
     """The notebook's ``DATASET``: "synthetic" (the benchmark's stills; ``cfg`` unchanged) or "voc2012_action"
     (VOC 2012 action under cfg.data_root / "voc2012_action", data/README.md), recorded in cfg.dataset."""
-    from .runner import dataset_setting
+    from .runner import RealSet, dataset_setting
 
-    return dataset_setting(cfg, dataset, REAL, "VOC 2012 action", multi_label=True)
+    return dataset_setting(cfg, dataset, RealSet(REAL, "VOC 2012 action", multi_label=True))
 
 
 def is_real(cfg: Any) -> bool:

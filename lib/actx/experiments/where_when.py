@@ -10,12 +10,20 @@ untrimmed videos (003 4.2.2, Table 4), with the uniform-attention baseline. The 
     mask_pulls(cfg, result, records)                       -> each loss term's gradient on the masks, at the
                                                               initial weights and at the trained ones
     top1_table(runs), backbone_table(runs)                 -> 003 Table 1 and Table 6 analogues
+
+The notebook's ``DATASET`` (the embedded benchmark or one of REAL_SETS, under DATA_ROOT/<name>):
+
+    cfg = setting(cfg, DATASET)          -> cfg.dataset names the set (actx.experiments.dataset_setting)
+    not_applicable(cfg)                  -> {section: why it does not apply to this set}, e.g. "spatial"
+    figure_prefix(cfg)                   -> "13", or "13_<set>" for a real set's figures and tables
+    clip_records(cfg)                    -> {"train", "val", "test"[, "test_shifted"][, "untrimmed"]}
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -26,13 +34,132 @@ from actx import localisation as L
 
 from .inputs import INPUTS
 from .methods import get_method
-from .runner import method_config
-from .runner import RunResult
+from .runner import RealSet, RunResult, benchmark_splits, dataset_setting, method_config
 
 # Classes proposed per untrimmed video: each attention segment is scored for the video's TOP_CLASSES most probable
 # classes (score = class probability x mean normalised attention). 3: the benchmark's untrimmed videos hold 1-3
 # instances (actx.data.synthetic.layout); THUMOS14 videos mostly one class.
 TOP_CLASSES = 3
+
+
+# --- the data set: the embedded benchmark or one of the paper's real sets --------------------------------------
+# The real sets of 003 section 4, as the adapters read them (actx.data.adapters; data/README.md), each reported on
+# one test split:
+# - HMDB51 and UCF101 (003 Table 1): official split 1, train1 to train and test1 reported as "test" (the paper
+#   averages the three splits; split 1 is the one usually reported alone). One label per clip.
+# - THUMOS'14 (003 section 4.2.2, Table 4; appendix B.1): trained on the 200 temporally annotated validation
+#   videos with their video labels only, reported on the test videos; as the paper does (after Xu et al. 2017),
+#   the videos with several classes are left out of training and of the classification test, so one label per
+#   video. The temporal localisation runs on every test video with an annotated segment ("untrimmed").
+# - Moments in Time (003 Table 2): trained on trainingSet.csv, validationSet.csv reported as "test" (the paper's
+#   test set). One label per clip. The paper samples T = 15 frames (params={"frames": 15}; ours: W.FRAMES).
+REAL_SETS: dict[str, RealSet] = {r.name: r for r in (
+    RealSet("hmdb51", "HMDB51, 003 Table 1", train_split="train1", test_split="test1"),
+    RealSet("ucf101", "UCF101, 003 Table 1", train_split="train1", test_split="test1"),
+    RealSet("thumos14", "THUMOS'14 detection, 003 Table 4", train_split="val", test_split="test"),
+    RealSet("moments_in_time", "Moments in Time, 003 Table 2", train_split="train", test_split="val"),
+)}
+# The sets whose test videos are untrimmed with annotated action segments (temporal localisation, 003 Table 4).
+UNTRIMMED_SETS = ("synthetic", "thumos14")
+# Where a record's frame count and rate are kept once probed (a real set's videos are read once, not per run).
+PROBES = "probes"
+
+
+def setting(cfg: Any, dataset: str = "synthetic") -> Any:
+    """The notebook's ``DATASET``: "synthetic" (the embedded benchmark; ``cfg`` unchanged) or a name of REAL_SETS
+    (read from cfg.data_root / <name>), recorded in cfg.dataset; ValueError naming the choices otherwise."""
+    return dataset_setting(cfg, dataset, *REAL_SETS.values())
+
+
+def not_applicable(cfg: Any) -> dict[str, str]:
+    """The chapter's sections that the configured data set cannot run, each with the sentence why (the notebook
+    prints it and skips the section). Sections: "spatial" (spatial localisation against the actor boxes, 003
+    Table 3), "grounding" (the mask's mass on the actor), "temporal" (temporal localisation against annotated
+    segments, 003 Table 4). Everything else (the learning rate and contrast weight chosen on val, why the masks
+    saturate, Table 1 with its ablations, Table 6, the mask figure) runs on every set. The benchmark runs all."""
+    name = cfg.dataset["name"]
+    if name == "synthetic":
+        return {}
+    title = REAL_SETS[name].description.split(",")[0] if name in REAL_SETS else name
+    out = {"spatial": f"Spatial localisation needs actor boxes on every frame; {title} as read here has none "
+                      "(the paper scores it on UCF101-24's boxes), so this section is skipped.",
+           "grounding": f"The grounding share needs the actor's boxes; {title} as read here has none, so this "
+                        "section is skipped."}
+    if name not in UNTRIMMED_SETS:
+        out["temporal"] = (f"Temporal localisation needs untrimmed videos with annotated action segments; {title} "
+                           "has trimmed clips (the paper uses THUMOS'14: DATASET = 'thumos14'), so this section "
+                           "is skipped.")
+    return out
+
+
+def figure_prefix(cfg: Any) -> str:
+    """The notebook's figure and table file prefix: "13" on the benchmark, "13_<set>" on a real set, so that a
+    real set's tables never overwrite the benchmark's committed ones."""
+    name = cfg.dataset["name"]
+    return "13" if name == "synthetic" else f"13_{name}"
+
+
+def clip_records(cfg: Any) -> dict[str, Any]:
+    """The records of every split the chapter reads, as ClipSets: "train" (without its validation share), "val",
+    "test" (and "test_shifted" on the benchmark), and "untrimmed" where temporal localisation applies (the
+    benchmark's untrimmed renders, THUMOS'14's annotated test videos). Pass them as ``records=`` to
+    actx.experiments.run (the splits it needs; "untrimmed" is ignored there).
+
+    A real set (:func:`setting`) is read with actx.data.load_dataset from cfg.dataset["root"] (a missing folder
+    or video is a FileNotFoundError naming it): its REAL_SETS splits, renamed "train" / "test", each record with
+    ``extra["frames"]`` and ``extra["fps"]`` (probed once per video, kept under cfg.cache / PROBES) and
+    ``extra["action_frames"]`` = the whole video (the sets are trained with clip or video labels only, 003)."""
+    name = cfg.dataset["name"]
+    if name == "synthetic":
+        return {**benchmark_splits(cfg), **benchmark_splits(cfg, ("untrimmed",))}
+    if name not in REAL_SETS:
+        raise ValueError(f"cfg.dataset names {name!r}, which is neither the benchmark nor one of "
+                         f"{sorted(REAL_SETS)}: build cfg with where_when.setting")
+    from actx.data import load_dataset
+    from actx.data.records import ClipSet
+    from actx.data.splits import VAL_SPLIT, validation_split
+
+    real, root = REAL_SETS[name], Path(cfg.dataset["root"])
+    read = {split: load_dataset(name, root, source, check_files=True)
+            for split, source in (("train", real.train_split), ("test", real.test_split))}
+    probes = _probes(cfg, name, [r for rs in read.values() for r in rs])
+
+    def whole(records, split: str, keep=lambda r: True) -> ClipSet:
+        recs = [dataclasses.replace(r, split=split, extra={**r.extra, "frames": probes[r.video][0],
+                                                           "fps": probes[r.video][1],
+                                                           "action_frames": (0, probes[r.video][0])})
+                for r in records if keep(r)]
+        return ClipSet(recs, records.classes, name, root, split)
+
+    single = (lambda r: len(r.labels) == 1) if name == "thumos14" else (lambda r: True)  # 003 appendix B.1
+    train, val = validation_split(whole(read["train"], "train", single), cfg.dataset["val_share"])
+    out = {"train": train, VAL_SPLIT: val, "test": whole(read["test"], "test", single)}
+    if name in UNTRIMMED_SETS:
+        out["untrimmed"] = whole(read["test"], "untrimmed", lambda r: bool(r.extra.get("segments")))
+    empty = [s for s, rs in out.items() if not len(rs)]
+    if empty:
+        raise ValueError(f"{root}: {name} has no usable record in {empty} (THUMOS'14 keeps the videos with one "
+                         "class for training and the classification test)")
+    return out
+
+
+def _probes(cfg: Any, name: str, records: Sequence[Any]) -> dict[str, tuple[int, float]]:
+    """{video path: (frames, fps)} for ``records`` (actx.video.probe_video), kept in cfg.cache / PROBES /
+    <name>.json so that a set's videos are opened once, not on every notebook run."""
+    import json
+
+    from actx.files import atomic_write
+    from actx.video import probe_video
+
+    path = Path(cfg.cache) / PROBES / f"{name}.json"
+    known = {k: tuple(v) for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+    todo = sorted({r.video for r in records} - set(known))
+    for video in todo:
+        info = probe_video(video)
+        known[video] = (int(info.frames), float(info.fps))
+    if todo:
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(known, sort_keys=True)))
+    return known
 
 
 def _stride(cfg: Any, result: RunResult) -> int:
