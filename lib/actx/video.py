@@ -33,6 +33,13 @@ CODEC = "libx264"
 PIX_FMT = "yuv420p"  # 4:2:0 chroma: what every decoder plays; it needs even H and W
 DEFAULT_CRF = 20  # x264 constant quality, a notch better than its default 23: near-lossless on our frames
 DEFAULT_PRESET = "veryfast"  # twice the encode speed of crf 20 "medium" here (PLATFORM.md), a little larger
+# x264 settings that make the bytes a function of the frames alone. With its defaults (macroblock-tree rate control
+# over a 40-frame lookahead) this build of libx264 encoded the same frames to different bytes and pixels from one
+# call to the next, pinned to one core or not and with one thread or several: two renders of the benchmark differed
+# in 4-60 % of their decoded pixel values, and so did their features and every number after them. Without the
+# lookahead (constant quality per frame still holds: crf) every encode of the same frames is the same file, on any
+# number of cores. tests/test_video.py checks it.
+X264_PARAMS = "mbtree=0:rc-lookahead=0"
 KEYFRAME_SECONDS = 2.0  # keyframe interval: bounds what a seek must decode (x264's default: 250 frames)
 SEEK_AFTER_S = 10.0  # windows starting later seek; earlier ones decode from the start, which keeps the
 #                      truncation check and costs little (10 s of small frames decode in a fraction of 1 s)
@@ -606,7 +613,7 @@ def _encode(tmp: Path, final: Path, frames: Iterable[np.ndarray], fps: float, cr
             stream.height, stream.width = first.shape[:2]
             stream.pix_fmt = PIX_FMT
             stream.codec_context.gop_size = max(1, round(KEYFRAME_SECONDS * float(rate)))
-            stream.options = {"crf": str(crf), "preset": str(preset)}
+            stream.options = {"crf": str(crf), "preset": str(preset), "x264-params": X264_PARAMS}
             for n, rgb in enumerate(itertools.chain([first], frames), start=1):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 frame.pts = n - 1
