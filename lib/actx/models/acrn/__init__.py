@@ -119,6 +119,21 @@ def user_proposals(path: str, keys: Sequence[Any]):
     return rows
 
 
+_KEYS: dict = {}  # key frames per (records, per_clip, classes), read once per process: every run of a chapter
+# builds the same train / val / test key frames, and reading their annotations cost a second per run.
+
+
+def _key_frames(records: Sequence[Any], classes: tuple, per_clip: int) -> list:
+    from actx.data.detection import key_frames
+
+    name = (tuple((r.id, str(r.video), tuple(r.labels)) for r in records), classes, per_clip)
+    if name not in _KEYS:
+        if len(_KEYS) >= 16:
+            _KEYS.clear()
+        _KEYS[name] = key_frames(records, classes, per_clip)
+    return _KEYS[name]
+
+
 def samples(cfg: Any, records: Sequence[Any], split: str, params: dict, seed: int, progress: bool = True,
             training: bool = False) -> KeyFrameSet:
     """The key-frame set of ``records`` (one split): cfg.detection's key frames per clip and stored window,
@@ -128,12 +143,12 @@ def samples(cfg: Any, records: Sequence[Any], split: str, params: dict, seed: in
     kept for the runner's signature."""
     import zlib
 
-    from actx.data.detection import key_frames, stand_in_proposals
+    from actx.data.detection import stand_in_proposals
     from actx.features.keyframes import ensure_keyframe_maps
 
     det = cfg.detection
     classes = tuple(records.classes)
-    keys = key_frames(records, classes, int(det["per_clip"]))
+    keys = _key_frames(records, classes, int(det["per_clip"]))
     maps = ensure_keyframe_maps(cfg, keys, split, int(det["context"]), progress=progress)
     proposals = (stand_in_proposals(keys, seed=zlib.crc32(split.encode())) if det["proposals"] is None
                  else user_proposals(det["proposals"], keys))
