@@ -144,7 +144,7 @@ DATASET: dict[str, dict[str, Any]] = {p: dict(_SYNTHETIC) for p in PROFILE_NAMES
 # (beside the default stage 5 at scale 1.0); stage 3 is stride 8, stage 5 stride 16. ablation_seeds: how many of
 # detection_train's seeds the Table 1b / 1c runs take (Table 1a takes them all). The default profile stores 20
 # frames and runs the paper's whole Table 1b (1, 5, 10, 20 frames) and Table 1c (stages 5 and 3 at scales 0.5 and
-# 1.0) with one seed, and Table 1a with three: measured, the two chapters take about 7 minutes from nothing on one
+# 1.0) with one seed, and Table 1a with three: measured, the two chapters take about 6 minutes from nothing on one
 # core (README, ACRN). proposals: None for the stand-in made from the ground truth (actx.data.detection), or the
 # path of a detector's boxes in AVA's CSV format (normalised boxes; key frames named by video id and timestamp, or
 # by clip id and frame).
