@@ -1,7 +1,8 @@
 """ACRN's peak learning rate chosen on the validation split (actx.models.acrn.tuning): the four rows of Table 1a,
 the profile's schedule and seeds, each learning rate of the grid.
 
-    PYTHONPATH=lib .venv/bin/python benchmarks/acrn_lr.py [--profile default] [--lrs 0.0003 0.001 0.003] [--data-root D]
+    PYTHONPATH=lib .venv/bin/python benchmarks/acrn_lr.py [--profile default] [--lrs 0.0003 0.001 0.003]
+        [--data-root D]
 
 Prints the per-learning-rate summary and the rule's pick (:func:`choose_lr`: the profile's value stays unless
 another is clearly better), and writes the per-seed table to figures/acrn_lr.csv (figures/<profile>/ for other
@@ -31,7 +32,8 @@ def main() -> None:
     table.assign(val_mAP=table["val_mAP"].round(3)).to_csv(path, index=False)
     print(summarise(table).to_string())
     print(f"written {path}")
-    print(f"lr chosen on val: {choose_lr(table, cfg.detection_train['lr']):g} (profile: {cfg.detection_train['lr']:g})")
+    lr = cfg.detection_train["lr"]
+    print(f"lr chosen on val: {choose_lr(table, lr):g} (profile: {lr:g})")
 
 
 if __name__ == "__main__":

@@ -348,3 +348,10 @@ def test_the_learning_rate_changes_only_when_another_is_clearly_better():
     assert choose_lr(clear, 3e-3) == 3e-3  # the current value is the best: it stays
     with pytest.raises(ValueError, match="no runs at the current learning rate"):
         choose_lr(clear, 1e-2)
+
+
+def test_seed_means_show_the_spread_only_with_several_seeds():
+    from actx.models.acrn.analysis import seed_mean
+
+    assert seed_mean([30.0, 32.0, 34.0]) == "32.0 ± 2.0"
+    assert seed_mean([41.25]) == "41.2"

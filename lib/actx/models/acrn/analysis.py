@@ -199,6 +199,14 @@ def frame_map_table(rows: Mapping[str, Sequence[Any]], paper: Mapping[str, float
     return pd.DataFrame(out).set_index("Model")
 
 
+def seed_mean(values: Sequence[float]) -> str:
+    """Per-seed values as "mean ± std" (actx.experiments.mean_pm; the std is left out with one seed)."""
+    from actx.experiments import mean_pm
+
+    v = np.asarray(values, dtype=float)
+    return mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+
+
 def save_table(df, folder: Path, name: str, note: str) -> None:
     """A table as CSV and Markdown (with a note under it) in ``folder``."""
     folder = Path(folder)
