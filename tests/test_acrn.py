@@ -324,3 +324,34 @@ def test_jhmdb_key_frames_take_frames_with_a_puppet_box():
     assert [k.frame for k in keys] == [3, 6] and keys[0].size == (240, 320)
     np.testing.assert_array_equal(keys[0].labels, [[0, 1, 0]])
     assert [k.frame for k in key_frames([rec], CLASSES, every=2)] == [2, 4, 6]
+
+
+def test_the_learning_rate_changes_only_when_another_is_clearly_better():
+    import pandas as pd
+
+    from actx.models.acrn.tuning import choose_lr, per_seed
+
+    def table(scores):  # {lr: [(method, seed, val)]}
+        return pd.DataFrame([dict(lr=lr, method=m, seed=s, val_mAP=v) for lr, rows in scores.items()
+                             for m, s, v in rows], columns=["lr", "method", "seed", "val_mAP"])
+
+    # per seed, the mean over the methods
+    t = table({1e-3: [("a", 0, 40.0), ("b", 0, 50.0), ("a", 1, 42.0), ("b", 1, 52.0), ("a", 2, 41.0),
+                      ("b", 2, 51.0)],
+               3e-3: [("a", 0, 44.0), ("b", 0, 54.0), ("a", 1, 40.0), ("b", 1, 50.0), ("a", 2, 46.0),
+                      ("b", 2, 54.0)]})
+    assert per_seed(t)[1e-3].tolist() == [45.0, 47.0, 46.0]
+    # 3e-3 is better by 2 points on average, but its seeds spread 2.6: not clear, the current value stays
+    assert choose_lr(t, 1e-3) == 1e-3
+    clear = table({1e-3: [("a", s, 40.0 + s) for s in range(3)], 3e-3: [("a", s, 50.0 + s) for s in range(3)]})
+    assert choose_lr(clear, 1e-3) == 3e-3
+    assert choose_lr(clear, 3e-3) == 3e-3  # the current value is the best: it stays
+    with pytest.raises(ValueError, match="no runs at the current learning rate"):
+        choose_lr(clear, 1e-2)
+
+
+def test_seed_means_show_the_spread_only_with_several_seeds():
+    from actx.models.acrn.analysis import seed_mean
+
+    assert seed_mean([30.0, 32.0, 34.0]) == "32.0 ± 2.0"
+    assert seed_mean([41.25]) == "41.2"

@@ -39,12 +39,13 @@ def dense_keys(cfg: Any, records: Sequence[Any]) -> list[KeyFrame]:
 def dense_predictions(cfg: Any, result: Any, records: Sequence[Any], split: str = "test",
                       progress: bool = True) -> dict[str, Any]:
     """Per-proposal predictions of the run's head on the dense key frames of ``records`` (load-or-compute:
-    ``<run>/dense-<split>.npz``), with the keys (for the ground-truth tubes)."""
+    ``<run>/dense-<split>.npz``), with the keys (for the ground-truth tubes). The dense maps store the run's own
+    context (not cfg.detection's longest one): they are the largest store of the chapters."""
     keys = dense_keys(cfg, records)
     path = Path(result.path) / f"dense-{split}.npz"
     if not path.exists():
-        maps = ensure_keyframe_maps(cfg, keys, f"{split}-dense", int(cfg.detection["context"]), progress=progress)
         params = result.recipe["params"]
+        maps = ensure_keyframe_maps(cfg, keys, f"{split}-dense", int(params["context"]), progress=progress)
         data = KeyFrameSet(keys, maps, stand_in_proposals(keys, seed=zlib.crc32(f"{split}-dense".encode())),
                            tuple(records.classes), int(params["context"]),
                            need_s8=int(params["relation_stage"]) == 3)
@@ -196,6 +197,14 @@ def frame_map_table(rows: Mapping[str, Sequence[Any]], paper: Mapping[str, float
         row[paper_name] = (paper or {}).get(label)
         out.append(row)
     return pd.DataFrame(out).set_index("Model")
+
+
+def seed_mean(values: Sequence[float]) -> str:
+    """Per-seed values as "mean ± std" (actx.experiments.mean_pm; the std is left out with one seed)."""
+    from actx.experiments import mean_pm
+
+    v = np.asarray(values, dtype=float)
+    return mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
 
 
 def save_table(df, folder: Path, name: str, note: str) -> None:
