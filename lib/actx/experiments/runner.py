@@ -279,9 +279,9 @@ def method_settings(cfg: Any, spec: Method, seed: int) -> TrainSettings:
     whose learning curve the chapters plot. The other seeds evaluate val once, after the last epoch, which
     saves an evaluation pass over val per epoch and changes no number of the run (every epoch reseeds its own
     randomness, actx.train.loop.seed_epoch, and ``eval_every`` is left out of the recipe check)."""
-    section = cfg if spec.train_section == "train" else getattr(cfg, spec.train_section)
+    section = getattr(cfg, spec.train_section)  # cfg.train, cfg.detection_train, ...
     settings = TrainSettings.from_config(section, seed=seed)
-    seeds = tuple((section.train if spec.train_section == "train" else section).get("seeds", ()))
+    seeds = tuple(section.get("seeds", ()))
     if seeds and int(seed) != int(seeds[0]):
         settings = dataclasses.replace(settings, eval_every=max(settings.eval_every, settings.epochs))
     return settings

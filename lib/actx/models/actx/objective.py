@@ -26,8 +26,9 @@ GAMMA = 10.0
 # Margin of sim(u, v) = max(0, cos(u, v) - xi) (ActX Eq. 3). Open in the paper; chosen on the validation split
 # (actx.experiments.tuning, notebook 07: the grid xi in {0.5, 0.9} x conjugate-loss weight in {1, 0.1}, one seed,
 # RGB, 8 x 11 maps): xi = 0.9 with unweighted losses had the best val mAP (73.1, against 72.9 for xi = 0.5; a
-# gap well inside the seed spread; notebook 07 re-checks it with two seeds). The backbone maps' per-voxel cosines lie in 0.8-0.99 (notebook 06), so at 0.5
-# the hinge never reaches zero; at 0.9 it does for the voxels least alike their conjugate.
+# gap well inside the seed spread; notebook 07 re-checks it with two seeds). The backbone maps' per-voxel cosines
+# lie in 0.8-0.99 (notebook 06), so at 0.5 the hinge never reaches zero; at 0.9 it does for the voxels least alike
+# their conjugate.
 XI = 0.9
 
 # Weights of the two factorization losses in Eq. 1: the paper's Eq. 1 adds the three terms unweighted.
