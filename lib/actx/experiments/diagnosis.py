@@ -406,7 +406,7 @@ def diagnostic_config(cfg: Any, name: str = "still_scene", **knobs: Any) -> Any:
 
 
 __all__ = ["ACTX_GROUPS", "CATEGORIES", "COVER", "DIAGNOSTIC_ROOT", "DIAGNOSTIC_SIZE", "TOP_SHARE",
-           "actx_parts", "boxes_mask", "category_shares", "cell_coverage", "conjugate_difference",
+           "actx_parts", "boxes_mask", "category_shares", "conjugate_difference",
            "diagnostic_config", "difference_map", "difference_maps", "fixed_batch", "gradient_history",
            "gradient_shares", "longest_conjugates", "map_grounding", "normalise_map", "norm_shares",
            "person_grids", "top_voxels", "voxel_categories", "where_different"]
