@@ -39,7 +39,7 @@ from actx import ops
 from actx.losses import cross_video_cosine
 from actx.metrics import grounding_metrics
 
-from .grounding import window_coverage
+from .grounding import actor_coverage, window_coverage
 
 # The most different voxels: the top 10 % of each clip's voxels by d_i (the issue's choice; about rho / 3 of
 # the 30 % ActX's S_act lets lean to action, ActX section 3.4).
@@ -233,14 +233,8 @@ def map_grounding(cfg: Any, diff: Mapping[str, Any], records: Sequence[Any], per
                   ) -> dict:
     """actx.metrics.grounding_metrics of the normalised difference maps against the actor masks (no context
     map: its metric is NaN). "actor_fraction" is the chance level of "action_in_actor"."""
-    from actx.data.synthetic import load_annotation
-
-    by_id = {r.id: r for r in records}
-    actor = np.zeros_like(diff["maps"])
-    for i, clip in enumerate(diff["ids"]):
-        steps = int(diff["mask"][i].sum())
-        actor[i, :steps] = window_coverage(cfg, load_annotation(by_id[clip])["actor_mask"], diff["windows"][i],
-                                           diff["maps"][i, :steps].shape)
+    maps = np.asarray(diff["maps"])
+    actor = actor_coverage(cfg, diff["ids"], diff["windows"], diff["mask"], maps.shape, records).astype(maps.dtype)
     return grounding_metrics(diff["maps"], None, actor, diff["mask"], per_sample=per_sample)
 
 
@@ -406,7 +400,7 @@ def diagnostic_config(cfg: Any, name: str = "still_scene", **knobs: Any) -> Any:
 
 
 __all__ = ["ACTX_GROUPS", "CATEGORIES", "COVER", "DIAGNOSTIC_ROOT", "DIAGNOSTIC_SIZE", "TOP_SHARE",
-           "actx_parts", "boxes_mask", "category_shares", "cell_coverage", "conjugate_difference",
+           "actx_parts", "boxes_mask", "category_shares", "conjugate_difference",
            "diagnostic_config", "difference_map", "difference_maps", "fixed_batch", "gradient_history",
            "gradient_shares", "longest_conjugates", "map_grounding", "normalise_map", "norm_shares",
            "person_grids", "top_voxels", "voxel_categories", "where_different"]

@@ -54,19 +54,28 @@ def frame_window(record: Any, start: int, end: int, size: tuple[int, int] | None
 
 def actor_grids(cfg: Any, result: RunResult, split: str, records: Sequence[Any]) -> np.ndarray:
     """(N, T, h, w) actor coverage of every map cell of ``result.maps[split]`` (0 at padded steps)."""
+    maps = result.maps[split]
+    return actor_coverage(cfg, result.ids[split], result.windows[split], maps["mask"], maps["S"].shape, records,
+                          f" of split {split!r}")
+
+
+def actor_coverage(cfg: Any, ids: Sequence[str], windows: Sequence[Sequence[int]], mask: np.ndarray,
+                   shape: Sequence[int], records: Sequence[Any], where: str = "") -> np.ndarray:
+    """(N, T, h, w) = ``shape`` actor coverage of every map cell for the clips ``ids`` over their action
+    ``windows`` [a0, a1), ``mask`` (N, T) True at real steps (0 at padded steps); the actor masks from the
+    clips' annotations in ``records`` (a KeyError names missing clips, ``where`` says where they were asked)."""
     from actx.data.synthetic import load_annotation
 
-    maps = result.maps[split]
-    n, t, h, w = maps["S"].shape
+    n, t, h, w = (int(v) for v in shape)
     by_id = {r.id: r for r in records}
-    missing = [i for i in result.ids[split] if i not in by_id]
+    missing = [i for i in ids if i not in by_id]
     if missing:
-        raise KeyError(f"grounding: no record for clips {missing[:5]} of split {split!r}")
+        raise KeyError(f"grounding: no record for clips {missing[:5]}{where}")
     out = np.zeros((n, t, h, w))
-    for i, clip in enumerate(result.ids[split]):
+    for i, clip in enumerate(ids):
         actor = load_annotation(by_id[clip])["actor_mask"]  # (T_frames, H, W) bool
-        steps = int(maps["mask"][i].sum())
-        out[i, :steps] = window_coverage(cfg, actor, result.windows[split][i], (steps, h, w))  # (T', h, w)
+        steps = int(mask[i].sum())
+        out[i, :steps] = window_coverage(cfg, actor, windows[i], (steps, h, w))  # (T', h, w)
     return out
 
 

@@ -47,9 +47,9 @@ def frame_sampling_study(cfg: Any, ks: Sequence[int] = STUDY_KS, seeds: Sequence
     stride = int(cfg.features["time_stride"])
     rows = []
     for k in ks:
-        ks = {s: frames_per_step(cfg.features, s) for s in STREAMS}  # the other stream as the profile has it,
-        ks[stream] = int(k)  # so that the profile's own k shares its store with the course
-        cfg_k = cfg.replace(features__frames_per_step=ks, dataset__eval_splits=())
+        per_stream = {s: frames_per_step(cfg.features, s) for s in STREAMS}  # the other stream as the profile
+        per_stream[stream] = int(k)  # has it, so that the profile's own k shares its store with the course
+        cfg_k = cfg.replace(features__frames_per_step=per_stream, dataset__eval_splits=())
         before = FeatureStore(store_root(cfg_k))
         stored = all(before.has(r.id, stream) for r in clips)  # found on disk: no extraction to time
         start = time.perf_counter()
