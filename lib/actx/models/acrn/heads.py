@@ -83,10 +83,6 @@ class TimeFlatten(nn.Module):
         return self.conv(f).squeeze(2)  # (B, C, N, h, w) -> (B, C, h, w)
 
 
-def _tile(v: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return v[:, :, None, None].expand(-1, -1, h, w)  # (K, D) -> (K, D, h, w)
-
-
 class DetectionHead(nn.Module):
     """Base-Model (002 section 3.1) with an optional relation module (section 3.2, Table 1a).
 
