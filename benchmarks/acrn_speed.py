@@ -59,6 +59,10 @@ def gather_roi_align(f: torch.Tensor, boxes: torch.Tensor, output_size: int, spa
     return values.permute(0, 3, 1, 2).contiguous()
 
 
+def _tile(v: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    return v[:, :, None, None].expand(-1, -1, h, w)  # (K, D) -> (K, D, h, w)
+
+
 class BeforeHead(DetectionHead):
     """DetectionHead as it computed before issue 14 (see the module doc); the same parameters."""
 
@@ -83,7 +87,7 @@ class BeforeHead(DetectionHead):
             jj = torch.arange(h, dtype=scene.dtype) / h
             kk = torch.arange(w, dtype=scene.dtype) / w
             loc = torch.stack(torch.meshgrid(jj, kk, indexing="ij"))[None].expand(k, -1, -1, -1)
-            g_in = torch.cat([scaled_unit(H._tile(a, h, w)), scaled_unit(scene), scaled_unit(H._tile(box, h, w)),
+            g_in = torch.cat([scaled_unit(_tile(a, h, w)), scaled_unit(scene), scaled_unit(_tile(box, h, w)),
                               scaled_unit(loc)], 1)
             r = self.f_phi(self.g_theta(g_in)).mean((2, 3))
             feat = torch.cat([a, r], 1)

@@ -200,7 +200,7 @@ class EfficientNetLite0OS16(EfficientNetLite0):
     supplement 001 section 2.1). The default profile renders 128x176 frames; at stride 32 they give 4 x 6 cells,
     the last column half padding, and the actor covers under two cells. Stride 16 gives the paper's 8 x 11 cells
     on the same frames without rendering larger ones. Cost: stages 6-7 and the head run on four times the cells
-    (benchmarks/extraction_os16.py measures it side by side); that the ImageNet classifier still works at this
+    (benchmarks/extraction_cost.py measures it side by side); that the ImageNet classifier still works at this
     stride is checked in tests/test_backbones.py and notebook 02 (the chelsea / coffee photographs)."""
 
     output_stride = 16

@@ -186,14 +186,11 @@ def frame_map_table(rows: Mapping[str, Sequence[Any]], paper: Mapping[str, float
     over seeds, as actx.experiments.mean_pm), the head's parameters, and the paper's number."""
     import pandas as pd
 
-    from actx.experiments import mean_pm
-
     out = []
     for label, results in rows.items():
         row = {"Model": label, "Head params": f"{results[0].params:,}"}
         for s in splits:
-            v = np.array([100 * r.metrics[s]["mAP"] for r in results])
-            row[f"{s} frame-mAP"] = mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+            row[f"{s} frame-mAP"] = seed_mean([100 * r.metrics[s]["mAP"] for r in results])
         row[paper_name] = (paper or {}).get(label)
         out.append(row)
     return pd.DataFrame(out).set_index("Model")

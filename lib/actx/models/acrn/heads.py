@@ -11,6 +11,7 @@ f16 (B, 112, N, h, w) are EfficientNet-Lite0 stage-5 maps (stride 16) of the N f
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import torch
@@ -36,15 +37,12 @@ def classification_network(repeats: int = 3) -> nn.Sequential:
     return copy.deepcopy(nn.Sequential(*blocks[: 1 + repeats], blocks[-1]))
 
 
-_BLOCKS: list[nn.Module] = []  # the pretrained stage 6-7 blocks, read once per process (copies are handed out)
+@functools.lru_cache(maxsize=1)
+def _pretrained_blocks() -> tuple[nn.Module, ...]:
+    """The pretrained stage 6-7 blocks, read once per process (classification_network hands out copies)."""
+    from actx.backbones.efficientnet import efficientnet_lite0
 
-
-def _pretrained_blocks() -> list[nn.Module]:
-    if not _BLOCKS:
-        from actx.backbones.efficientnet import efficientnet_lite0
-
-        _BLOCKS.extend(copy.deepcopy(list(efficientnet_lite0().stage_blocks(CLASSIFIER_FIRST_STAGE))))
-    return _BLOCKS
+    return tuple(efficientnet_lite0().stage_blocks(CLASSIFIER_FIRST_STAGE))
 
 
 class GradScale(torch.autograd.Function):
@@ -83,10 +81,6 @@ class TimeFlatten(nn.Module):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.conv(f).squeeze(2)  # (B, C, N, h, w) -> (B, C, h, w)
-
-
-def _tile(v: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return v[:, :, None, None].expand(-1, -1, h, w)  # (K, D) -> (K, D, h, w)
 
 
 class DetectionHead(nn.Module):

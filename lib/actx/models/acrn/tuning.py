@@ -88,10 +88,9 @@ def choose_lr(table: pd.DataFrame, current: float) -> float:
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     """One row per learning rate: the per-method means and the mean ± std over seeds of the methods' mean."""
-    from actx.experiments import mean_pm
+    from .analysis import seed_mean
 
     wide = table.groupby(["lr", "method"])["val_mAP"].mean().unstack("method")
     scores = per_seed(table)
-    wide["mean over methods"] = [mean_pm(scores[lr].mean(), scores[lr].std(ddof=1) if len(scores[lr]) > 1
-                                         else float("nan")) for lr in wide.index]
+    wide["mean over methods"] = [seed_mean(scores[lr]) for lr in wide.index]
     return wide.round(1)
