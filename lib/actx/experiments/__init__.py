@@ -25,7 +25,7 @@ from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RealSet, RunMismatc
                      dataset_setting, eval_splits, load_run, method_config, params_suffix, recipe_for, run, run_dir)
 from .samples import VIDEO_KINDS, WindowSamples, action_steps
 from .scoring import METRIC_NAMES, class_ap, probabilities, softmax, split_metrics
-from .tables import FUSED, mean_pm, results_table, stream_result
+from .tables import FUSED, mean_pm, results_table, seeds_pm, stream_result
 from . import where_when  # paper 003's localisation experiments (spatial_localisation, temporal_localisation)
 from . import diagnosis  # ActX's conjugate signal without training, where it lands, its share of the gradient
 from .diagnosis import diagnostic_config, difference_maps, gradient_history, gradient_shares, where_different
@@ -35,7 +35,7 @@ __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "PREDICTIONS", "RESULT", "RUNS", "RealSet", "RunMismatch", "RunResult", "Scale", "VIDEO_KINDS",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters", "dataset_setting",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",
-    "mean_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
+    "mean_pm", "seeds_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "softmax",
     "map_cells", "split_metrics", "diagnosis", "diagnostic_config", "difference_maps", "gradient_history",
     "gradient_shares", "where_different", "stream_result", "uses_conjugates", "voxel_norm_scale",
 ]

@@ -407,21 +407,15 @@ def table(results: Mapping[str, list[RunResult]], titles: Mapping[str, str],
     """One row per method: mAP and mean class accuracy over the K + 1 classes on ``splits`` (mean ± sample std
     over its seeds, percent; :func:`report_splits`), the background's accuracy on test, and the paper's Table 3
     numbers."""
+    from .tables import seeds_pm
+
     rows = []
     for method, runs in results.items():
         row: dict[str, Any] = {"Method": titles[method], "seeds": len(runs)}
         for split in splits:
             for key, name in (("mAP", "mAP"), ("mean_class_acc", "mAcc")):
-                row[f"{split} {name}"] = _pm([100 * r.metrics[split][key] for r in runs])
-        row["test background acc"] = _pm([100 * per_class_accuracy(r, "test")[BACKGROUND] for r in runs])
+                row[f"{split} {name}"] = seeds_pm([100 * r.metrics[split][key] for r in runs])
+        row["test background acc"] = seeds_pm([100 * per_class_accuracy(r, "test")[BACKGROUND] for r in runs])
         row["Paper mAP"], row["Paper mAcc"] = PAPER.get(method, (None, None))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _pm(values: list[float]) -> str:
-    """'mean ± sample std' of the seeds' values (the mean alone for one seed)."""
-    from .tables import mean_pm
-
-    v = np.asarray(values, dtype=float)
-    return mean_pm(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"))

@@ -22,6 +22,12 @@ def mean_pm(mean: float, std: float) -> str:
     return f"{mean:.1f}" if np.isnan(std) else f"{mean:.1f} ± {std:.1f}"
 
 
+def seeds_pm(values: Sequence[float]) -> str:
+    """Per-seed values as :func:`mean_pm` writes them: 'mean ± sample std', the mean alone for one seed."""
+    v = np.asarray(values, dtype=float)
+    return mean_pm(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
+
+
 def stream_result(cfg: Any, method: str, stream: str, seed: int, conjugates: str = "thread",
                   progress: bool = True, **kwargs: Any) -> RunResult:
     """run(...) for "rgb" or "flow"; for "rgb+flow" the late fusion of the two streams' runs."""

@@ -356,10 +356,7 @@ def top1_table(runs: Mapping[str, Sequence[RunResult]], splits: Sequence[str] = 
     other parameters, e.g. a weight chosen on val); such a row has no paper numbers."""
     from actx.metrics import top_k_accuracy
 
-    from .tables import mean_pm
-
-    def pm(v: np.ndarray) -> str:
-        return mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+    from .tables import seeds_pm as pm
 
     rows = []
     for name, results in runs.items():
@@ -386,14 +383,14 @@ TABLE6_ROWS = {"EfficientNet-Lite0 (1280 x 1/32)": ("avgpool_frames", "where_whe
 def backbone_table(runs: Mapping[str, Sequence[RunResult]], split: str = "test") -> pd.DataFrame:
     """003 Table 6 analogue: top-1 % on ``split`` ('mean ± std' over seeds) of average pooling and ours on each
     base network of TABLE6_ROWS (columns), with the paper's ResNet columns beside."""
-    from .tables import mean_pm
+    from .tables import seeds_pm
 
     out: dict[str, dict[str, Any]] = {}
     for backbone, names in TABLE6_ROWS.items():
         col = {}
         for row, name in zip(("W/o spatio-temporal attention (avg. pooling)", "With ours"), names):
             v = np.array([100 * r.metrics[split]["top1"] for r in runs[name]])
-            col[row] = mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+            col[row] = seeds_pm(v)
         out[f"Ours: {backbone}"] = col
     for net, (without, with_) in PAPER_TABLE6.items():
         out[f"Paper: {net}"] = dict(zip(out[next(iter(out))], (without, with_)))

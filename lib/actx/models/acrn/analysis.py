@@ -197,11 +197,10 @@ def frame_map_table(rows: Mapping[str, Sequence[Any]], paper: Mapping[str, float
 
 
 def seed_mean(values: Sequence[float]) -> str:
-    """Per-seed values as "mean ± std" (actx.experiments.mean_pm; the std is left out with one seed)."""
-    from actx.experiments import mean_pm
+    """Per-seed values as "mean ± std" (actx.experiments.seeds_pm; the std is left out with one seed)."""
+    from actx.experiments.tables import seeds_pm
 
-    v = np.asarray(values, dtype=float)
-    return mean_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else float("nan"))
+    return seeds_pm(values)
 
 
 def save_table(df, folder: Path, name: str, note: str) -> None:
