@@ -216,9 +216,19 @@ class Config:
         _apply_overrides(sections, overrides)
         return dataclasses.replace(self, **{k: _frozen(v) for k, v in sections.items()})
 
+    def __reduce__(self):
+        """Pickle as plain dicts (a mappingproxy cannot be pickled): what a worker process needs
+        (actx.parallel, actx.experiments.run_many)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return _thaw_config, ({k: dict(v) if k in STAGES else v for k, v in fields.items()},)
+
     def stage_hash(self, *stages: str) -> str:
         """A short, stable hash of the named stages' settings, to key caches (load-or-compute)."""
         return config_hash({s: dict(getattr(self, s)) for s in stages})
+
+
+def _thaw_config(fields: dict[str, Any]) -> Config:
+    return Config(**{k: _frozen(v) if k in STAGES else v for k, v in fields.items()})
 
 
 def _apply_overrides(sections: dict[str, dict[str, Any]], overrides: Mapping[str, Any]) -> None:
