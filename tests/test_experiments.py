@@ -411,3 +411,23 @@ def test_mean_pm_and_map_cells_scale():
     assert at_input.cols.stride == 32 and doubled.cols.stride == 64
     assert doubled.cols.centre(1) == pytest.approx(2 * at_input.cols.centre(1) + 0.5)  # pixel centres scale
     assert doubled.bounds()[1][0] == (0, 95)
+
+def test_run_many_trains_side_by_side_the_same_runs_as_one_after_the_other(tmp_path, bench, monkeypatch):
+    jobs = {(m, s, seed): (m, s, seed) for m in ("avgpool", "actx", "eep_actx") for s in ("rgb", "flow")
+            for seed in (0, 1)}
+    common = dict(store=bench["store"], records=bench["records"], pairs=bench["pairs"], progress=False)
+    pooled = E.run_many(_cfg(tmp_path / "pooled"), jobs, workers=2, **common)
+    alone = {key: _run(_cfg(tmp_path / "alone"), bench, *job) for key, job in jobs.items()}
+    assert list(pooled) == list(jobs)
+    for key, result in pooled.items():
+        assert result.path.parts[-3:] == alone[key].path.parts[-3:]
+        assert result.recipe == alone[key].recipe
+        for split in E.EVAL_SPLITS:  # workers run one torch thread: the same numbers up to rounding
+            np.testing.assert_allclose(result.probs[split], alone[key].probs[split], atol=1e-4)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("finished runs were sent to worker processes")
+
+    monkeypatch.setattr("actx.parallel.process_map", no_pool)
+    again = E.run_many(_cfg(tmp_path / "pooled"), jobs, workers=2, **common)
+    assert {k: r.metrics for k, r in again.items()} == {k: r.metrics for k, r in pooled.items()}

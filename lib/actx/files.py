@@ -1,11 +1,28 @@
-"""Writing files so that a reader never sees half of one: :func:`atomic_write`, and :func:`write_csv` on it."""
+"""Writing files so that a reader never sees half of one: :func:`atomic_write`, and :func:`write_csv` on it; and
+:func:`exclusive_lock`, so that two processes never compute the same artefact at once."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on the file ``path`` (created if missing) for the block: a second process asking
+    for it waits until the first leaves the block, or dies (the kernel drops a dead process's locks)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:

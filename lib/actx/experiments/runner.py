@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import time
@@ -42,7 +41,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from actx.files import atomic_write
+from actx.files import atomic_write, exclusive_lock
 from actx import runtime
 from actx.data.splits import VAL_SPLIT, validation_split
 from actx.train import TrainSettings, collate_maps, fit, predict
@@ -244,7 +243,7 @@ def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, s
     """What a run is made with; a finished run is only loaded when its recipe equals this one. It holds the
     method's parameters (the defaults with ``params`` on top), and those of the base it builds on."""
     spec = get_method(method)
-    settings = method_settings(cfg, spec, seed)
+    settings = method_settings(cfg, spec, seed, stream)
     ds = cfg.dataset
     recipe = {
         "version": RUN_VERSION, "method": method, "stream": stream, "seed": int(seed),
@@ -272,8 +271,11 @@ def _setting(cfg: Any, name: str) -> Any:
     return values[key] if key else values
 
 
-def method_settings(cfg: Any, spec: Method, seed: int) -> TrainSettings:
+def method_settings(cfg: Any, spec: Method, seed: int, stream: str | None = None) -> TrainSettings:
     """The method's TrainSettings: from its ``train_section`` of the configuration (cfg.train for most).
+
+    A stream named in the section's ``stream_epochs`` trains that many epochs, the milestones in the same shape
+    (actx.experiments.schedule.milestones; config.TRAIN says why the default profile's RGB runs are shorter).
 
     Only the first of the section's seeds evaluates val after every epoch (``eval_every``): its run is the one
     whose learning curve the chapters plot. The other seeds evaluate val once, after the last epoch, which
@@ -281,6 +283,11 @@ def method_settings(cfg: Any, spec: Method, seed: int) -> TrainSettings:
     randomness, actx.train.loop.seed_epoch, and ``eval_every`` is left out of the recipe check)."""
     section = getattr(cfg, spec.train_section)  # cfg.train, cfg.detection_train, ...
     settings = TrainSettings.from_config(section, seed=seed)
+    epochs = (section.get("stream_epochs") or {}).get(stream)
+    if epochs is not None:
+        from .schedule import milestones
+
+        settings = dataclasses.replace(settings, epochs=int(epochs), milestones=milestones(int(epochs)))
     seeds = tuple(section.get("seeds", ()))
     if seeds and int(seed) != int(seeds[0]):
         settings = dataclasses.replace(settings, eval_every=max(settings.eval_every, settings.epochs))
@@ -434,6 +441,75 @@ def run(cfg: Any, method: str, stream: str = "rgb", seed: int = 0, conjugates: s
     return result
 
 
+def run_many(cfg: Any, jobs: Mapping[Any, Sequence[Any] | Mapping[str, Any]], workers: int | None = None,
+             progress: bool = True, **common: Any) -> dict[Any, RunResult]:
+    """Many runs at once: ``{key: run(cfg, *job, **common)}`` for ``{key: job}``, the unfinished ones trained
+    side by side in worker processes (actx.parallel); then every run is loaded here, in the order given.
+
+    jobs     {key: (method, stream, seed[, conjugates])} positional arguments of :func:`run` after cfg, or
+             {key: {"method": ..., "stream": ..., "seed": ..., "params": ...}} keyword arguments
+    workers  processes (None: actx.parallel.default_workers: one per core on a CPU, $ACTX_WORKERS, 1 on CUDA)
+    common   keyword arguments of every run (records, store, pairs, ...; picklable)
+
+    Before any worker starts, this process computes what the runs read (stage 02's features and stage 03's
+    pairs, load-or-compute), so that no two workers make the same file. Methods with their own samples
+    (detection) make theirs in the workers: their key-frame maps are computed under a lock
+    (actx.features.keyframes), once. A run trained in a worker uses one torch thread on 2 cores: its numbers
+    match the same run trained here to floating-point rounding, not bit for bit.
+    """
+    from actx.parallel import default_workers, process_map
+
+    calls = {key: (tuple(job), {}) if isinstance(job, (tuple, list)) else ((), dict(job))
+             for key, job in jobs.items()}
+    todo = [(args, kwargs) for args, kwargs in calls.values() if not _finished(cfg, args, {**common, **kwargs})]
+    workers = default_workers(cfg.device, len(todo)) if workers is None else int(workers)
+    if workers > 1 and len(todo) > 1:
+        _prepare_inputs(cfg, todo, common, progress)
+        # runs that build on another (EEP on its base) last, so that the base is usually finished by then
+        todo.sort(key=lambda c: get_method(_arg(c, 0, "method")).base is not None)
+        process_map(_run_job, [(cfg, args, {**common, **kwargs}) for args, kwargs in todo], workers,
+                    desc="training runs", progress=progress)
+    return {key: run(cfg, *args, **{"progress": progress, **common, **kwargs})
+            for key, (args, kwargs) in calls.items()}
+
+
+_RUN_ARGS = ("method", "stream", "seed", "conjugates")
+
+
+def _arg(call: tuple[tuple, dict], position: int, name: str, default: Any = None) -> Any:
+    args, kwargs = call
+    return args[position] if len(args) > position else kwargs.get(name, default)
+
+
+def _finished(cfg: Any, args: tuple, kwargs: Mapping[str, Any]) -> bool:
+    values = {name: _arg((args, kwargs), i, name, default)
+              for i, (name, default) in enumerate(zip(_RUN_ARGS, (None, "rgb", 0, "thread")))}
+    return (run_dir(cfg, **values, params=kwargs.get("params")) / RESULT).exists()
+
+
+def _prepare_inputs(cfg: Any, calls: Sequence[tuple[tuple, dict]], common: Mapping[str, Any],
+                    progress: bool) -> None:
+    """Stage 02's features and stage 03's pairs of every (method's features, stream, conjugates) the runs need,
+    load-or-compute, in this process."""
+    seen = set()
+    for call in calls:
+        spec = get_method(_arg(call, 0, "method"))
+        if spec.samples is not None:  # its own samples (key-frame maps under a lock): made in the workers
+            continue
+        stream, conjugates = _arg(call, 1, "stream", "rgb"), _arg(call, 3, "conjugates", "thread")
+        key = (tuple(sorted(spec.features.items())), stream, conjugates if uses_conjugates(spec) else None)
+        if key not in seen:
+            seen.add(key)
+            _ensure_inputs(method_config(cfg, spec), spec, stream, conjugates, common.get("store"),
+                           common.get("records"), common.get("pairs"), progress)
+
+
+def _run_job(job: tuple[Any, tuple, dict]) -> None:
+    """One run in a worker process (actx.parallel.process_map): trained and written, nothing returned."""
+    cfg, args, kwargs = job
+    run(cfg, *args, **{**kwargs, "progress": False})
+
+
 def _saved_recipe(path: Path) -> dict:
     return json.loads((path / RESULT).read_text())["recipe"]
 
@@ -445,13 +521,8 @@ def _run_lock(out: Path):
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         yield
         return
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive_lock(out / ".lock"):
+        yield
 
 
 def input_geometry(cfg: Any, store: Any, stream: str, records: Sequence[Any]):
@@ -478,7 +549,7 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
     records, store, pairs = _ensure_inputs(mcfg, spec, stream, conjugates, store, records, pairs, progress)
     classes = _classes(records)
     transform = feature_transform(store, stream, records[TRAIN_SPLIT])
-    settings = method_settings(cfg, spec, seed)
+    settings = method_settings(cfg, spec, seed, stream)
     multi_label = bool(cfg.dataset["multi_label"])
 
     base = None

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .judge import compare_seeds
 from .methods import get_method
-from .runner import VAL_SPLIT, run
+from .runner import VAL_SPLIT, run_many
 
 # One grid for every method with conjugate losses: (xi, weight of both conjugate losses).
 _SETTINGS = tuple({"xi": xi, "sim_weight": w, "diff_weight": w} for xi in (0.5, 0.9) for w in (1.0, 0.1))
@@ -38,15 +38,15 @@ def tuning_table(cfg: Any, grid: Mapping[str, Sequence[Mapping[str, Any]]] | Non
     with the setting as JSON, its index in the grid and whether it equals the registry's current defaults."""
     grid = GRID if grid is None else grid
     seeds = tuple(cfg.train["seeds"]) if seeds is None else tuple(seeds)
+    jobs = {(method, index, seed): dict(method=method, stream=stream, seed=seed, params=dict(setting))
+            for method, settings in grid.items() for index, setting in enumerate(settings) for seed in seeds}
+    results = run_many(cfg, jobs, progress=progress)  # side by side in worker processes (actx.parallel)
     rows = []
-    for method, settings in grid.items():
-        defaults = get_method(method).params
-        for index, setting in enumerate(settings):
-            for seed in seeds:
-                result = run(cfg, method, stream, seed, params=dict(setting), progress=progress)
-                rows.append(dict(method=method, setting=index, params=json.dumps(dict(setting), sort_keys=True),
-                                 is_default=all(defaults[k] == v for k, v in setting.items()), seed=int(seed),
-                                 val_mAP=100 * result.metrics[VAL_SPLIT]["mAP"]))
+    for (method, index, seed), result in results.items():
+        setting, defaults = grid[method][index], get_method(method).params
+        rows.append(dict(method=method, setting=index, params=json.dumps(dict(setting), sort_keys=True),
+                         is_default=all(defaults[k] == v for k, v in setting.items()), seed=int(seed),
+                         val_mAP=100 * result.metrics[VAL_SPLIT]["mAP"]))
     return pd.DataFrame(rows)
 
 

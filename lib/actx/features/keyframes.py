@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from actx.config import config_hash
-from actx.files import atomic_write
+from actx.files import atomic_write, exclusive_lock
 
 # The stages whose outputs are stored: stage 3 (stride 8) and stage 5 (stride 16, the trunk's split).
 STAGES = {"s8": 3, "s16": 5}
@@ -91,7 +91,9 @@ def ensure_keyframe_maps(cfg: Any, keys: Sequence[Any], split: str, context: int
         raise ValueError(f"no key frames for split {split!r}: nothing to compute maps of")
     out = cache_dir(cfg, split, keys, context)
     if not (out / "done.json").exists():
-        _compute(cfg, keys, context, out, progress)
+        with exclusive_lock(out.parent / f".{out.name}.lock"):  # another process computing them: wait, then load
+            if not (out / "done.json").exists():
+                _compute(cfg, keys, context, out, progress)
     return {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in STAGES}
 
 
