@@ -77,7 +77,8 @@ def still_config(cfg: Any) -> Any:
         name, root = DATASET, str(ensure_benchmark(cfg))
     out = cfg.replace(dataset__name=name, dataset__root=root, dataset__eval_splits=("test",),
                       dataset__multi_label=True)
-    return dataclasses.replace(out, train=MappingProxyType(dict(cfg.train, batch_size=BATCH_SIZE, crop=None)))
+    return dataclasses.replace(out, train=MappingProxyType(dict(cfg.train, batch_size=BATCH_SIZE, crop=None,
+                                                                  stream_epochs=None)))  # study: videos only
 
 
 def _image_record(r: Record, split: str) -> Record:
