@@ -22,7 +22,8 @@ from .paper import PAPER_MAP, PAPER_PARAMS, paper_map
 from .normalise import NORMALISATION, Scale, feature_transform, normalisation_recipe, voxel_norm_scale
 from .inputs import INPUTS
 from .runner import (EVAL_SPLITS, PREDICTIONS, RESULT, RUNS, RealSet, RunMismatch, RunResult, benchmark_splits,
-                     dataset_setting, eval_splits, load_run, method_config, params_suffix, recipe_for, run, run_dir, run_many)
+                     dataset_setting, eval_splits, load_run, method_config, params_suffix, recipe_for, run, run_dir,
+                     run_many, train_settings)
 from .samples import VIDEO_KINDS, WindowSamples, action_steps
 from .scoring import METRIC_NAMES, class_ap, probabilities, softmax, split_metrics
 from .tables import FUSED, mean_pm, results_table, seeds_pm, stream_result
@@ -35,7 +36,7 @@ __all__ = ["PAPER_MAP", "PAPER_PARAMS", "paper_map",
     "PREDICTIONS", "RESULT", "RUNS", "RealSet", "RunMismatch", "RunResult", "Scale", "VIDEO_KINDS",
     "WindowSamples", "action_steps", "actor_grids", "benchmark_splits", "class_ap", "count_parameters", "dataset_setting",
     "feature_transform", "get_method", "grounding", "grounding_table", "late_fusion", "load_run",
-    "mean_pm", "seeds_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "run_many", "softmax",
+    "mean_pm", "seeds_pm", "normalisation_recipe", "optional_conjugates", "recipe_for", "results_table", "run", "run_dir", "run_many", "train_settings", "softmax",
     "map_cells", "split_metrics", "diagnosis", "diagnostic_config", "difference_maps", "gradient_history",
     "gradient_shares", "where_different", "stream_result", "uses_conjugates", "voxel_norm_scale",
 ]

@@ -314,7 +314,7 @@ def fixed_batch(train_set: Any, settings: Any, size: int | None = None) -> dict:
 
 def gradient_history(cfg: Any, records: Mapping[str, Sequence[Any]], store: Any, pairs: pd.DataFrame,
                      seed: int = 0, stream: str = "rgb", progress: bool = False) -> pd.DataFrame:
-    """Train a fresh ActX head (the registry's parameters, the profile's schedule, the runner's training
+    """Train a fresh ActX head (the registry's parameters, the stream's schedule, the runner's training
     samples: actx.experiments.runner) and measure :func:`gradient_shares` on a :func:`fixed_batch` before
     training (epoch 0) and after every epoch. Returns long rows (epoch, group, part, norm, share).
 
@@ -324,12 +324,10 @@ def gradient_history(cfg: Any, records: Mapping[str, Sequence[Any]], store: Any,
     """
     from actx.config import config_hash
     from actx.files import atomic_write
-    from actx.train import TrainSettings
-
     from .methods import get_method
-    from .runner import TRAIN_SPLIT
+    from .runner import TRAIN_SPLIT, method_settings
 
-    settings = TrainSettings.from_config(cfg, seed=seed)
+    settings = method_settings(cfg, get_method("actx"), seed, stream)  # the stream's schedule (RGB: shorter)
     columns = ["sample_id", "conjugate_id", "sample_start", "sample_end", "conjugate_start", "conjugate_end"]
     recipe = {"version": 1, "params": get_method("actx").params, "settings": dataclasses.asdict(settings),
               "features": Path(store.root).name, "stream": stream,

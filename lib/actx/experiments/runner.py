@@ -294,6 +294,11 @@ def method_settings(cfg: Any, spec: Method, seed: int, stream: str | None = None
     return settings
 
 
+def train_settings(cfg: Any, method: str, stream: str = "rgb", seed: int = 0) -> TrainSettings:
+    """The TrainSettings a run of ``method`` on ``stream`` trains with (its section, the stream's epochs)."""
+    return method_settings(cfg, get_method(method), seed, stream)
+
+
 def _result_recipe(recipe: dict) -> dict:
     """The recipe without the settings that change no number of a run (how often val is evaluated)."""
     settings = {k: v for k, v in recipe.get("settings", {}).items() if k != "eval_every"}
