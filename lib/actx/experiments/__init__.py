@@ -1,16 +1,18 @@
 """Train and evaluate every method on the benchmark's feature maps, cached: the engine of notebooks 04-09.
 
-    from actx.experiments import run, late_fusion, grounding, results_table, METHODS
+    from actx.experiments import run, run_many, late_fusion, grounding, results_table, METHODS
     rgb = run(cfg, "actx", "rgb", seed=0)           # load-or-compute under cfg.cache / "runs"
     flow = run(cfg, "actx", "flow", seed=0)
+    runs = run_many(cfg, {(m, s): (m, s, 0) for m in ("avgpool", "actx") for s in ("rgb", "flow")})  # side by side
     both = late_fusion(rgb, flow)                   # the papers' "RGB + Flow"
     grounding(cfg, rgb, "test")                     # S and C against the actor masks
     results_table(cfg, ["avgpool", "actx"], ["rgb", "flow", "rgb+flow"])
 
 Modules: methods (the registry), samples (action and conjugate windows), normalise (the optional fixed feature
-scale), scoring (mAP, top-1, mean class accuracy), runner (run, RunResult, load_run), fusion (late_fusion),
+scale), scoring (mAP, top-1, mean class accuracy), runner (run, run_many, RunResult, load_run), fusion (late_fusion),
 grounding (grounding, frame_window), diagnosis (ActX's conjugate signal before training, gradient shares),
-judge (compare_seeds: one rule for a difference against the seed spread), tables (results_table).
+judge (compare_seeds: one rule for a difference against the seed spread), tables (results_table), schedule (the
+number of epochs chosen on val), sampling (the frames per step chosen on val).
 """
 
 from .fusion import late_fusion
