@@ -61,3 +61,16 @@ def test_the_fewest_epochs_that_leave_every_method_within_the_spread_are_chosen(
     # a drop of 1.5 spreads (suggestive, not clear) already counts as worse
     worse = _table({(12, "a"): [70, 72, 74], (6, "a"): [67, 69, 71]})
     assert choose_epochs(worse, 12) == {"rgb": 12}
+
+
+def test_the_default_profile_trains_what_the_tracked_study_picks():
+    """figures/schedule.csv is the study's table (benchmarks/schedule.py); notebook 04 checks it only when it
+    writes to the repository's figures/, so the same check runs here on every commit."""
+    from actx.config import REPO_ROOT
+    from actx.experiments.schedule import STUDY_FILE
+
+    table = pd.read_csv(REPO_ROOT / "figures" / STUDY_FILE)
+    cfg = actx.config.make_config("default", None, "cpu")
+    picks = choose_epochs(table)
+    assert set(picks) == {"rgb", "flow"} and table.groupby(["epochs", "method", "stream"]).size().eq(3).all()
+    assert {s: profile_schedule(cfg, s) for s in picks} == {s: (n, milestones(n)) for s, n in picks.items()}
