@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .judge import compare_seeds
-from .runner import TRAIN_SPLIT, VAL_SPLIT, benchmark_splits, run
+from .runner import TRAIN_SPLIT, VAL_SPLIT, benchmark_splits, run_many
 
 STUDY_KS = (1, 2, 4, 8)  # frames per 8-frame step: 8 = every frame (the course before the study)
 STUDY_COLUMNS = ("frames_per_step", "seed", "val_mAP", "extract_seconds", "backbone_frames")
@@ -57,8 +57,9 @@ def frame_sampling_study(cfg: Any, ks: Sequence[int] = STUDY_KS, seeds: Sequence
         seconds = float("nan") if stored else time.perf_counter() - start
         frames = sum(len(sampled_frames(int(store.entry(r.id, stream)["frames"]), stride, int(k))[0]) for r in clips)
         study = dataclasses.replace(cfg_k, data_root=cfg.data_root / "studies" / f"frames_per_step={int(k)}")
-        for seed in seeds:
-            result = run(study, method, stream, seed, store=store, records=splits, progress=progress)
+        results = run_many(study, {seed: (method, stream, seed) for seed in seeds}, store=store, records=splits,
+                           progress=progress)  # the seeds side by side (actx.parallel)
+        for seed, result in results.items():
             rows.append(dict(frames_per_step=int(k), seed=int(seed),
                              val_mAP=100 * result.metrics[VAL_SPLIT]["mAP"], extract_seconds=seconds,
                              backbone_frames=frames))

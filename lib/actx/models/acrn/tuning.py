@@ -50,19 +50,18 @@ def lr_study(cfg: Any, lrs: Sequence[float] = STUDY_LRS, methods: Sequence[str] 
              seeds: Sequence[int] | None = None, progress: bool = True) -> pd.DataFrame:
     """Validation frame-mAP (percent) of every (lr, method, seed); ``cfg`` as actx.models.acrn.detection_config
     gives it, ``seeds`` the profile's (cfg.detection_train["seeds"])."""
-    from actx.experiments import benchmark_splits, run
+    from actx.experiments import benchmark_splits, run_many
     from actx.experiments.runner import VAL_SPLIT
 
     seeds = tuple(cfg.detection_train["seeds"]) if seeds is None else tuple(seeds)
     records = benchmark_splits(cfg)
     rows = []
     for lr in lrs:
-        study = study_config(cfg, lr)
-        for method in methods:
-            for seed in seeds:
-                result = run(study, method, seed=seed, records=records, progress=progress)
-                rows.append(dict(lr=float(lr), method=method, seed=int(seed),
-                                 val_mAP=100 * result.metrics[VAL_SPLIT]["mAP"]))
+        jobs = {(method, seed): dict(method=method, seed=seed) for method in methods for seed in seeds}
+        results = run_many(study_config(cfg, lr), jobs, records=records, progress=progress)  # side by side
+        for (method, seed), result in results.items():
+            rows.append(dict(lr=float(lr), method=method, seed=int(seed),
+                             val_mAP=100 * result.metrics[VAL_SPLIT]["mAP"]))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
