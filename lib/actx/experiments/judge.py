@@ -10,7 +10,9 @@ series. The difference of the means is then judged by its ratio to that spread:
     one seed         no spread is known: only the sign is reported
 
 The thresholds are the usual one- and two-sigma marks; with two or three seeds a sample std is itself rough, so
-"clear" asks for twice the spread.
+"clear" asks for twice the spread. The ratio is rounded to RATIO_DIGITS decimals before it meets a threshold:
+scores that come in steps (top-1 over a few dozen clips) can make a difference exactly one or two spreads in
+exact arithmetic, and floating-point rounding must not decide which side of the mark it lands on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 CLEAR, SUGGESTIVE = 2.0, 1.0  # ratio thresholds (see the module docstring)
+RATIO_DIGITS = 9  # far below any real difference, far above float64 rounding (about 1e-15 relative)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def judge(diff: float, std_a: float, std_b: float, seeds: int) -> Difference:
     if seeds < 2 or not (math.isfinite(std_a) and math.isfinite(std_b)):
         return Difference(float(diff), math.nan, math.nan, int(seeds), "one seed")
     spread = max(float(std_a), float(std_b))
-    ratio = abs(float(diff)) / max(spread, 1e-9)
+    ratio = round(abs(float(diff)) / max(spread, 1e-9), RATIO_DIGITS)
     verdict = "clear" if ratio > CLEAR else "suggestive" if ratio > SUGGESTIVE else "within spread"
     return Difference(float(diff), spread, ratio, int(seeds), verdict)
 
