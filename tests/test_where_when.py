@@ -166,6 +166,12 @@ def test_a_where_when_run_writes_the_run_folder(tmp_path, bench):
     assert result.maps["test"]["S"].shape[1] == result.maps["test"]["mask"].shape[1]
     assert list(result.history["epoch"]) == [1, 2] and "unimodal" in result.history
     assert result.recipe["params"]["epochs"] == 2 and isinstance(E.load_run(result.path).head, W.WhereWhenHead)
+    # the recipe records the schedule the run trained with (the method's own), not the profile's
+    settings = result.recipe["settings"]
+    assert (settings["epochs"], settings["batch_size"], settings["lr"], settings["crop"]) == (2, 4, W.PARAMS["lr"], None)
+    assert (settings["lr"], settings["crop"]) != (cfg.train["lr"], cfg.train["crop"])
+    assert E.train_settings(cfg, "where_when", params=small).epochs == 2
+    assert E.train_settings(cfg, "soft_attention_lstm").epochs == soft_attention_lstm.PARAMS["epochs"]
     # how open the masks are, and each loss term's pull on them
     stats = WW.mask_stats(result, "test")
     cells = result.maps["test"]["S"][result.maps["test"]["mask"]]

@@ -104,6 +104,9 @@ class Method:
     score       its own metrics of one split from those arrays: ``score(preds, classes) -> {name: float}``
                 with "mAP"; None: actx.experiments.split_metrics
     train_section  the configuration section its TrainSettings come from ("train"; ACRN: "detection_train")
+    schedule    the TrainSettings fields the method sets itself from its parameters, in place of the section's:
+                ``schedule(params) -> {field: value}`` (paper 003's models: their own lr, epochs, batch size and
+                whole clips); None for most. The runner applies it, so a run's recipe records what it trained with
     sections    further configuration settings that are part of its run recipe: a section ("detection") or one
                 key of it ("detection.context"), left out of the recipe while None; ACRN: the key frames per clip,
                 the stored window and a user's proposal file
@@ -123,6 +126,7 @@ class Method:
     evaluate: Callable[..., Any] | None = None
     score: Callable[..., Any] | None = None
     train_section: str = "train"
+    schedule: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     sections: tuple[str, ...] = ()
 
     @property
@@ -257,7 +261,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # run's folder too.
     Method("eep_actx", "EEP + ActX", models.eep, base="actx", prepare=_eep_prepare),
     *(Method(name, title, models.where_when, overrides, features=models.where_when.FEATURES,
-             fit=models.where_when.fit) for name, title, overrides in (
+             fit=models.where_when.fit, schedule=models.where_when.schedule) for name, title, overrides in (
         ("where_when", "Where and when (ours)", {}),
         ("where_when_no_spatial", "Ours w/o spatial attention", {"spatial": False}),
         ("where_when_no_temporal", "Ours w/o temporal attention", {"temporal": False}),
@@ -265,7 +269,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
         ("where_when_no_contrast", "Ours w/o L_contrast", {"contrast_weight": 0.0}),
         ("where_when_no_unimodal", "Ours w/o L_unimodal", {"unimodal_weight": 0.0}))),
     Method("soft_attention_lstm", "Visual attention (Sharma et al.)", models.soft_attention_lstm,
-           features=models.where_when.FEATURES, fit=models.soft_attention_lstm.fit),
+           features=models.where_when.FEATURES, fit=models.soft_attention_lstm.fit,
+           schedule=models.soft_attention_lstm.schedule),
     # PoseMask-I3D: the pose on the videos (estimated) and the benchmark's actor keypoints (oracle).
     Method("posemask", "PoseMask (estimated pose)", models.posemask, inputs=("pose_keypoints",)),
     Method("posemask_oracle", "PoseMask (oracle pose)", models.posemask, inputs=("actor_keypoints",)),

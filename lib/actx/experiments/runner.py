@@ -243,7 +243,7 @@ def recipe_for(cfg: Any, method: str, stream: str, seed: int, conjugates: str, s
     """What a run is made with; a finished run is only loaded when its recipe equals this one. It holds the
     method's parameters (the defaults with ``params`` on top), and those of the base it builds on."""
     spec = get_method(method)
-    settings = method_settings(cfg, spec, seed, stream)
+    settings = method_settings(cfg, spec, seed, stream, params)
     ds = cfg.dataset
     recipe = {
         "version": RUN_VERSION, "method": method, "stream": stream, "seed": int(seed),
@@ -271,11 +271,14 @@ def _setting(cfg: Any, name: str) -> Any:
     return values[key] if key else values
 
 
-def method_settings(cfg: Any, spec: Method, seed: int, stream: str | None = None) -> TrainSettings:
+def method_settings(cfg: Any, spec: Method, seed: int, stream: str | None = None,
+                    params: Mapping[str, Any] | None = None) -> TrainSettings:
     """The method's TrainSettings: from its ``train_section`` of the configuration (cfg.train for most).
 
     A stream named in the section's ``stream_epochs`` trains that many epochs, the milestones in the same shape
     (actx.experiments.schedule.milestones; config.TRAIN says why the default profile's RGB runs are shorter).
+    A method with its own ``schedule`` (paper 003's models) then sets those fields from its parameters (the
+    defaults with ``params`` on top).
 
     Only the first of the section's seeds evaluates val after every epoch (``eval_every``): its run is the one
     whose learning curve the chapters plot. The other seeds evaluate val once, after the last epoch, which
@@ -288,15 +291,19 @@ def method_settings(cfg: Any, spec: Method, seed: int, stream: str | None = None
         from .schedule import milestones
 
         settings = dataclasses.replace(settings, epochs=int(epochs), milestones=milestones(int(epochs)))
+    if spec.schedule is not None:
+        settings = dataclasses.replace(settings, **spec.schedule(spec.resolve(params)))
     seeds = tuple(section.get("seeds", ()))
     if seeds and int(seed) != int(seeds[0]):
         settings = dataclasses.replace(settings, eval_every=max(settings.eval_every, settings.epochs))
     return settings
 
 
-def train_settings(cfg: Any, method: str, stream: str = "rgb", seed: int = 0) -> TrainSettings:
-    """The TrainSettings a run of ``method`` on ``stream`` trains with (its section, the stream's epochs)."""
-    return method_settings(cfg, get_method(method), seed, stream)
+def train_settings(cfg: Any, method: str, stream: str = "rgb", seed: int = 0,
+                   params: Mapping[str, Any] | None = None) -> TrainSettings:
+    """The TrainSettings a run of ``method`` on ``stream`` trains with (its section, the stream's epochs, the
+    method's own schedule)."""
+    return method_settings(cfg, get_method(method), seed, stream, params)
 
 
 def _result_recipe(recipe: dict) -> dict:
@@ -554,7 +561,7 @@ def _compute(cfg, spec: Method, stream: str, seed: int, conjugates: str, store, 
     records, store, pairs = _ensure_inputs(mcfg, spec, stream, conjugates, store, records, pairs, progress)
     classes = _classes(records)
     transform = feature_transform(store, stream, records[TRAIN_SPLIT])
-    settings = method_settings(cfg, spec, seed, stream)
+    settings = method_settings(cfg, spec, seed, stream, recipe["params"])
     multi_label = bool(cfg.dataset["multi_label"])
 
     base = None
@@ -607,7 +614,7 @@ def _compute_own(cfg, spec: Method, seed: int, progress: bool, records, out: Pat
     if VAL_SPLIT not in records and TRAIN_SPLIT in records:
         records[TRAIN_SPLIT], records[VAL_SPLIT] = validation_split(records[TRAIN_SPLIT], cfg.dataset["val_share"])
     classes = _classes(records)
-    settings = method_settings(cfg, spec, seed)
+    settings = method_settings(cfg, spec, seed, params=params)
     train_set = spec.samples(cfg, records[TRAIN_SPLIT], TRAIN_SPLIT, params, seed, progress, True)
     evals = {s: spec.samples(cfg, records[s], s, params, seed, progress, False) for s in (VAL_SPLIT,
                                                                                          *eval_splits(cfg))}

@@ -122,13 +122,16 @@ def build_objective(params: Mapping[str, Any], multi_label: bool, inputs: tuple[
 
 def fit(head: nn.Module, objective, train_set, settings, out, **kwargs):
     """The sequence training: actx.train.fit on whole clips with the head's own ``schedule`` (the method's
-    parameters, so part of the run's recipe) in place of the profile's. The loop's checkpoints, exact resume and
-    metrics.csv are kept as they are."""
+    parameters, so part of the run's recipe) in place of the profile's. The runner has already applied it
+    (Method.schedule); applying it here too keeps a direct call right. A sparser val evaluation than the
+    schedule's (the runner's later seeds evaluate once, after the last epoch) is kept. The loop's checkpoints,
+    exact resume and metrics.csv are kept as they are."""
     from actx.train import fit as train_fit
 
     own = getattr(head, "schedule", None)
     if own is None:
         raise ValueError(f"{type(head).__name__} has no .schedule: build it with build_head of its package")
+    own = {**own, "eval_every": max(int(own["eval_every"]), int(settings.eval_every))}
     return train_fit(head, objective, train_set, dataclasses.replace(settings, **own), out, **kwargs)
 
 
