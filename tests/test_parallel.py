@@ -41,8 +41,13 @@ def test_default_workers_follow_the_device_the_cores_and_the_environment(monkeyp
     assert threads_per_worker(2) == 1 and threads_per_worker(1) == 2
     monkeypatch.setattr("os.cpu_count", lambda: 64)
     assert default_workers("cpu", 100) == 4  # MAX_WORKERS
+    assert default_workers("cpu", 100, configured=1) == 1 and default_workers("cuda", 100, configured=6) == 6
+    assert default_workers("cpu", 2, configured=6) == 2
+    with pytest.raises(ValueError, match="configured"):
+        default_workers("cpu", 4, configured=0)
     monkeypatch.setenv(ENV, "3")
     assert default_workers("cuda", 10) == 3 and default_workers("cpu", 2) == 2
+    assert default_workers("cpu", 10, configured=1) == 3  # the environment overrides the profile
     monkeypatch.setenv(ENV, "zero")
     with pytest.raises(ValueError, match=ENV):
         default_workers("cpu", 4)

@@ -108,13 +108,17 @@ FEATURES: dict[str, dict[str, Any]] = {
 }
 
 # --- Stages 04-09: training the heads (actx.train); the papers' schedules (ActX supplement 001 section 2) ---
-# Keys are actx.train.TrainSettings fields (plus ``seeds``: the seeds a notebook repeats each run with). The
-# other schedules (Hollywood2, HACS-30) are presets: TrainSettings.from_config(cfg, preset="hollywood2").
+# Keys are actx.train.TrainSettings fields (plus ``seeds``: the seeds a notebook repeats each run with; and
+# ``run_workers``: the processes actx.experiments.run_many trains a chapter's runs in, None for one per core
+# (actx.parallel.default_workers; $ACTX_WORKERS overrides both)). The other schedules (Hollywood2, HACS-30) are presets: TrainSettings.from_config(cfg, preset="hollywood2").
 # crop is in feature-map time steps (8 frames each); amp "auto" = bfloat16 autocast on CUDA, float32 on CPU.
 TRAIN: dict[str, dict[str, Any]] = {
     # ci: 3 epochs so that a milestone is crossed; crop 2 of the 4-step ci maps so that cropping really cuts.
+    # run_workers 1: a ci run takes a second or two, and starting two worker processes (about 2.5 s each time
+    # run_many trains) costs more than they save: the ci course took 272 s with them and 206 s without, one run
+    # after the other on one machine.
     "ci": dict(epochs=3, lr=1e-2, milestones=(2,), batch_size=8, crop=2, weight_decay=1e-4, amp="auto",
-               seeds=(0,), stream_epochs=None),
+               seeds=(0,), stream_epochs=None, run_workers=1),
     # default: the paper's ActionThread lr (0.01) over 12 epochs, kept for 2/3 of the run, then /10 twice to
     # settle; crop 4 of the 8-step thread maps. Checked on the benchmark's features (data/README.md, calibration):
     # lr 0.01 trains the average-pooling baseline to held-out mAP 78.1, as good as 0.001 (78.4). Three seeds: a
@@ -125,11 +129,11 @@ TRAIN: dict[str, dict[str, Any]] = {
     # Table 1 head on RGB is worse than with 12 by more than the seed spread (with 4, three are); on flow 8 epochs
     # already lose more than the spread for three heads, so flow keeps 12.
     "default": dict(epochs=12, lr=1e-2, milestones=(8, 11), batch_size=16, crop=4, weight_decay=1e-4,
-                    amp="auto", seeds=(0, 1, 2), stream_epochs={"rgb": 6}),
+                    amp="auto", seeds=(0, 1, 2), stream_epochs={"rgb": 6}, run_workers=None),
     # ActionThread (ActX 001 section 2.2, 000 section 4.1.2): Adam (0.9, 0.999), lr 0.01, 60 epochs, /10 at 20
     # and 40, weight decay 1e-4, batch 36, temporal crop 10 steps (80 frames).
     "full": dict(epochs=60, lr=1e-2, milestones=(20, 40), batch_size=36, crop=10, weight_decay=1e-4,
-                 amp="auto", seeds=(0,), stream_epochs=None),
+                 amp="auto", seeds=(0,), stream_epochs=None, run_workers=None),
 }
 
 # --- Which data set the runner trains and evaluates on (actx.experiments.benchmark_splits) -------------------

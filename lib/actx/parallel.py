@@ -26,15 +26,20 @@ MAX_WORKERS = 4
 ENV = "ACTX_WORKERS"  # an integer >= 1 overrides default_workers (1: everything in the calling process)
 
 
-def default_workers(device: str, jobs: int) -> int:
-    """How many processes run ``jobs`` independent jobs: $ACTX_WORKERS when set; 1 on CUDA (one process keeps
-    the GPU busy, and several would each hold a CUDA context); on a CPU one per core, at most MAX_WORKERS and
-    at most ``jobs``."""
+def default_workers(device: str, jobs: int, configured: int | None = None) -> int:
+    """How many processes run ``jobs`` independent jobs: $ACTX_WORKERS when set; else ``configured`` (a
+    profile's setting, e.g. cfg.train["run_workers"]) when not None; else 1 on CUDA (one process keeps the GPU
+    busy, and several would each hold a CUDA context), and on a CPU one per core, at most MAX_WORKERS. Never
+    more than ``jobs``."""
     if os.environ.get(ENV):
         value = os.environ[ENV]
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"${ENV} must be an integer >= 1 (1: no worker processes), got {value!r}")
         return min(int(value), max(1, jobs))
+    if configured is not None:
+        if int(configured) < 1:
+            raise ValueError(f"the configured number of worker processes must be >= 1 (1: none), got {configured}")
+        return min(int(configured), max(1, jobs))
     if not str(device).startswith("cpu"):
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS, jobs))

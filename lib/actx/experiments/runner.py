@@ -460,7 +460,8 @@ def run_many(cfg: Any, jobs: Mapping[Any, Sequence[Any] | Mapping[str, Any]], wo
 
     jobs     {key: (method, stream, seed[, conjugates])} positional arguments of :func:`run` after cfg, or
              {key: {"method": ..., "stream": ..., "seed": ..., "params": ...}} keyword arguments
-    workers  processes (None: actx.parallel.default_workers: one per core on a CPU, $ACTX_WORKERS, 1 on CUDA)
+    workers  processes (None: actx.parallel.default_workers: $ACTX_WORKERS, else the profile's
+             cfg.train["run_workers"], else one per core on a CPU and 1 on CUDA)
     common   keyword arguments of every run (records, store, pairs, ...; picklable)
 
     Before any worker starts, this process computes what the runs read (stage 02's features and stage 03's
@@ -474,7 +475,8 @@ def run_many(cfg: Any, jobs: Mapping[Any, Sequence[Any] | Mapping[str, Any]], wo
     calls = {key: (tuple(job), {}) if isinstance(job, (tuple, list)) else ((), dict(job))
              for key, job in jobs.items()}
     todo = [(args, kwargs) for args, kwargs in calls.values() if not _finished(cfg, args, {**common, **kwargs})]
-    workers = default_workers(cfg.device, len(todo)) if workers is None else int(workers)
+    if workers is None:
+        workers = default_workers(cfg.device, len(todo), cfg.train.get("run_workers"))
     if workers > 1 and len(todo) > 1:
         _prepare_inputs(cfg, todo, common, progress)
         # runs that build on another (EEP on its base) last, so that the base is usually finished by then

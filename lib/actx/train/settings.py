@@ -121,6 +121,7 @@ class TrainSettings:
         section = dict(cfg.train if hasattr(cfg, "train") else cfg)
         section.pop("seeds", None)  # the list of seeds to repeat a run with: a notebook's loop, not one run's
         section.pop("stream_epochs", None)  # per-stream lengths: the runner's (actx.experiments.method_settings)
+        section.pop("run_workers", None)  # how many runs train side by side: actx.experiments.run_many's
         if preset is not None:
             if preset not in PRESETS:
                 raise ValueError(f"unknown training preset {preset!r}; known: {sorted(PRESETS)}")
