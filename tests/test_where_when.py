@@ -158,6 +158,15 @@ def test_own_fit_uses_the_method_schedule_and_resumes_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_every_method_trained_by_the_sequence_fit_declares_its_schedule():
+    # where_when.fit trains with the head's own schedule; the registry row must name the same one, or the run's
+    # recipe would record the profile's settings instead of those it trained with
+    rows = [m for m in E.METHODS.values() if m.fit is W.fit]
+    assert {m.name for m in rows} >= {"where_when", "where_when_s16", "soft_attention_lstm"}
+    for m in rows:
+        assert m.schedule is m.package.schedule, f"{m.name}: Method(schedule=...) missing"
+
+
 def test_a_where_when_run_writes_the_run_folder(tmp_path, bench):
     cfg = _cfg(tmp_path)
     small = {"hidden": 8, "mask_widths": (8, 4), "in_dim": 8, "epochs": 2, "batch_size": 4, "frames": 3}

@@ -291,7 +291,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("avgpool_s16", "Avg. pooling (per-frame maps, Lite0 stride-16 trunk)", models.avgpool,
            features=models.where_when.S16_FEATURES),
     Method("where_when_s16", "Where and when (ours, Lite0 stride-16 trunk)", models.where_when,
-           features=models.where_when.S16_FEATURES, fit=models.where_when.fit),
+           features=models.where_when.S16_FEATURES, fit=models.where_when.fit,
+           schedule=models.where_when.schedule),
     # HACS-30 (000 Table 3, 001 section 2.4): the inflated 3D backbone fine-tuned on the cached output of its
     # frozen part (stride 4 in time); the attention heads then run as the rows above on its fine-tuned maps
     # (actx.experiments.hacs30).
