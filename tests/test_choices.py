@@ -27,6 +27,32 @@ def test_frames_per_step_smallest_k_not_clearly_worse():
     assert summary.loc[1, "val_mAP_mean"] == 73.0 and summary.loc[1, "seeds"] == 2
 
 
+def test_the_default_profile_samples_what_the_tracked_studies_pick():
+    """figures/frame_sampling_<stream>.csv are the study's tables (benchmarks/frame_sampling.py); notebook 02 checks
+    them only when it writes to the repository's figures/, so the same check runs here on every commit."""
+    from actx.config import REPO_ROOT, make_config
+    from actx.features import frames_per_step
+
+    cfg = make_config("default", None, "cpu")
+    for stream in ("rgb", "flow"):
+        table = pd.read_csv(REPO_ROOT / "figures" / sampling.study_file(stream))
+        assert set(table["frames_per_step"]) == set(sampling.STUDY_KS)
+        pick = sampling.choose_frames_per_step(table)
+        assert (frames_per_step(cfg.features, stream) or int(cfg.features["time_stride"])) == pick, stream
+
+
+def test_acrn_trains_with_the_learning_rate_the_tracked_study_picks():
+    """figures/acrn_lr.csv (benchmarks/acrn_lr.py), checked by notebook 11 only when it writes to the repository's
+    figures/: the same check on every commit."""
+    from actx.config import REPO_ROOT, make_config
+    from actx.models.acrn import tuning as acrn_tuning
+
+    cfg = make_config("default", None, "cpu")
+    table = pd.read_csv(REPO_ROOT / "figures" / acrn_tuning.STUDY_FILE)
+    assert table.groupby(["lr", "method"]).size().min() >= 2  # several seeds per (lr, method)
+    assert acrn_tuning.choose_lr(table, cfg.detection_train["lr"]) == cfg.detection_train["lr"]
+
+
 def _tuning(scores: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
     rows = []
     for (method, index), vals in scores.items():
