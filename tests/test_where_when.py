@@ -177,7 +177,8 @@ def test_a_where_when_run_writes_the_run_folder(tmp_path, bench):
     assert result.recipe["params"]["epochs"] == 2 and isinstance(E.load_run(result.path).head, W.WhereWhenHead)
     # the recipe records the schedule the run trained with (the method's own), not the profile's
     settings = result.recipe["settings"]
-    assert (settings["epochs"], settings["batch_size"], settings["lr"], settings["crop"]) == (2, 4, W.PARAMS["lr"], None)
+    trained = (settings["epochs"], settings["batch_size"], settings["lr"], settings["crop"])
+    assert trained == (2, 4, W.PARAMS["lr"], None)
     assert (settings["lr"], settings["crop"]) != (cfg.train["lr"], cfg.train["crop"])
     assert E.train_settings(cfg, "where_when", params=small).epochs == 2
     assert E.train_settings(cfg, "soft_attention_lstm").epochs == soft_attention_lstm.PARAMS["epochs"]

@@ -110,7 +110,8 @@ FEATURES: dict[str, dict[str, Any]] = {
 # --- Stages 04-09: training the heads (actx.train); the papers' schedules (ActX supplement 001 section 2) ---
 # Keys are actx.train.TrainSettings fields (plus ``seeds``: the seeds a notebook repeats each run with; and
 # ``run_workers``: the processes actx.experiments.run_many trains a chapter's runs in, None for one per core
-# (actx.parallel.default_workers; $ACTX_WORKERS overrides both)). The other schedules (Hollywood2, HACS-30) are presets: TrainSettings.from_config(cfg, preset="hollywood2").
+# (actx.parallel.default_workers; $ACTX_WORKERS overrides both)). The other schedules (Hollywood2, HACS-30) are
+# presets: TrainSettings.from_config(cfg, preset="hollywood2").
 # crop is in feature-map time steps (8 frames each); amp "auto" = bfloat16 autocast on CUDA, float32 on CPU.
 TRAIN: dict[str, dict[str, Any]] = {
     # ci: 3 epochs so that a milestone is crossed; crop 2 of the 4-step ci maps so that cropping really cuts.
