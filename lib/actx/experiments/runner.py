@@ -286,11 +286,11 @@ def method_settings(cfg: Any, spec: Method, seed: int, stream: str | None = None
     randomness, actx.train.loop.seed_epoch, and ``eval_every`` is left out of the recipe check)."""
     section = getattr(cfg, spec.train_section)  # cfg.train, cfg.detection_train, ...
     settings = TrainSettings.from_config(section, seed=seed)
-    epochs = (section.get("stream_epochs") or {}).get(stream)
-    if epochs is not None:
-        from .schedule import milestones
+    from .schedule import stream_schedule
 
-        settings = dataclasses.replace(settings, epochs=int(epochs), milestones=milestones(int(epochs)))
+    own = stream_schedule(section, stream)
+    if own is not None:
+        settings = dataclasses.replace(settings, epochs=own[0], milestones=own[1])
     if spec.schedule is not None:
         settings = dataclasses.replace(settings, **spec.schedule(spec.resolve(params)))
     seeds = tuple(section.get("seeds", ()))

@@ -21,7 +21,7 @@ of epochs is an open value like any other, chosen on the validation split:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,13 +44,18 @@ def milestones(epochs: int) -> tuple[int, ...]:
     return (2 * epochs // 3, epochs - 1)
 
 
+def stream_schedule(section: Mapping[str, Any], stream: str | None) -> tuple[int, tuple[int, ...]] | None:
+    """(epochs, milestones) of a training section's ``stream_epochs`` for ``stream``, in the default shape; None
+    where it does not name the stream (the section's own "epochs" and "milestones" hold)."""
+    epochs = (section.get("stream_epochs") or {}).get(stream)
+    return None if epochs is None else (int(epochs), milestones(int(epochs)))
+
+
 def profile_schedule(cfg: Any, stream: str) -> tuple[int, tuple[int, ...]]:
-    """(epochs, milestones) of ``stream``'s runs at this profile: cfg.train["stream_epochs"] in the default shape
-    where it names the stream, else cfg.train's own "epochs" and "milestones"."""
-    epochs = (cfg.train.get("stream_epochs") or {}).get(stream)
-    if epochs is not None:
-        return int(epochs), milestones(int(epochs))
-    return int(cfg.train["epochs"]), tuple(cfg.train["milestones"])
+    """(epochs, milestones) of ``stream``'s runs at this profile: :func:`stream_schedule` of cfg.train, else
+    cfg.train's own "epochs" and "milestones"."""
+    own = stream_schedule(cfg.train, stream)
+    return own if own is not None else (int(cfg.train["epochs"]), tuple(cfg.train["milestones"]))
 
 
 def schedule_config(cfg: Any, epochs: int, stream: str) -> Any:
